@@ -1,0 +1,42 @@
+"""Imports every model so the metadata is complete (Alembic, tests)."""
+
+from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
+from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
+from app.media.models import Media
+from app.org.models import Department, Region
+from app.policies.models import Policy, PolicyTag, PolicyTerm
+from app.reports.models import (
+    Category,
+    ExtensionRequest,
+    Holiday,
+    Report,
+    ReportEvent,
+    ReportFollow,
+    ReportMedia,
+)
+from app.users.models import Membership, User
+
+__all__ = [
+    "AppState",
+    "Booking",
+    "Policy",
+    "PolicyTag",
+    "PolicyTerm",
+    "Service",
+    "ServicePoint",
+    "ServiceSlot",
+    "Category",
+    "Department",
+    "ExtensionRequest",
+    "Holiday",
+    "IdempotencyRecord",
+    "Media",
+    "Membership",
+    "RateLimitBucket",
+    "Region",
+    "Report",
+    "ReportEvent",
+    "ReportFollow",
+    "ReportMedia",
+    "User",
+]

@@ -1,0 +1,247 @@
+"""Login, tokens and the caller's own profile.
+
+Rules: a WeChat user unknown to us becomes a resident on first login; a staff
+member who bound WeChat logs in as themselves. A token carries only the user id
+and the user's token version, so bumping the version (logout, password change)
+kills every token of that user at once. Functions here flush, never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.principal import Principal
+from app.auth.schemas import MePatch, RoleRead, TokenPair, UserRead
+from app.core import clock
+from app.core.errors import Conflict, Forbidden, Invalid, Unauthorized
+from app.core.masking import mask_phone
+from app.core.security import decode_token, issue_token, verify_password
+from app.core.settings import Settings
+from app.org.models import Region
+from app.users.models import User
+from app.wechat.client import WeChatIdentity
+
+log = logging.getLogger("ejiaren.auth")
+
+DEFAULT_NICKNAME = "微信用户"
+
+
+class AccountDisabled(Forbidden):
+    code = "auth.account_disabled"
+    message = "账号已停用，请联系管理员"
+
+
+class BadCredentials(Unauthorized):
+    code = "auth.bad_credentials"
+    message = "账号或密码错误"
+
+
+class WechatAlreadyBound(Conflict):
+    code = "auth.wechat_already_bound"
+    message = "该微信已绑定其他账号，请换一个微信或联系管理员"
+
+
+class InvalidHomeGrid(Invalid):
+    code = "me.invalid_home_grid"
+    message = "所选网格不存在，请重新选择"
+
+
+class StaffOnly(Forbidden):
+    code = "auth.staff_only"
+    message = "仅工作人员可绑定微信登录"
+
+
+# -- tokens ------------------------------------------------------------------
+
+
+def issue_pair(settings: Settings, principal: Principal) -> TokenPair:
+    user = principal.user
+    return TokenPair(
+        access_token=issue_token(
+            settings, user_id=user.id, version=user.token_version, type="access"
+        ),
+        refresh_token=issue_token(
+            settings, user_id=user.id, version=user.token_version, type="refresh"
+        ),
+        token_type="bearer",
+        expires_in=settings.access_token_ttl_seconds,
+        refresh_expires_in=settings.refresh_token_ttl_seconds,
+        user=user_read(principal),
+    )
+
+
+def user_read(principal: Principal) -> UserRead:
+    user = principal.user
+    return UserRead(
+        id=user.id,
+        kind=user.kind,
+        nickname=user.nickname,
+        name=user.name,
+        username=user.username,
+        roles=[
+            RoleRead(
+                id=g.membership_id,
+                role=g.role,
+                region_id=g.region_id,
+                region_name=g.region_name,
+                region_level=g.region_level,
+                department_id=g.department_id,
+            )
+            for g in principal.grants
+        ],
+        home_grid_id=user.home_grid_id,
+        address=user.address,
+        phone_masked=mask_phone(user.phone),
+        has_wechat=user.openid is not None,
+    )
+
+
+# -- login -------------------------------------------------------------------
+
+
+async def _user_by_openid(session: AsyncSession, openid: str) -> User | None:
+    result = await session.execute(select(User).where(User.openid == openid))
+    return result.scalar_one_or_none()
+
+
+async def _release_openid_of_deleted(session: AsyncSession, user: User) -> None:
+    """A deleted (anonymised) account gives up its WeChat, so that WeChat can
+    register afresh instead of being locked out for good."""
+    user.openid = None
+    user.unionid = None
+    await session.flush()
+
+
+async def _create_resident(session: AsyncSession, identity: WeChatIdentity) -> User:
+    try:
+        async with session.begin_nested():
+            user = User(
+                kind="resident",
+                openid=identity.openid,
+                unionid=identity.unionid,
+                nickname=DEFAULT_NICKNAME,
+            )
+            session.add(user)
+    except IntegrityError:
+        # Two first logins of the same WeChat user at once: the other one won.
+        existing = await _user_by_openid(session, identity.openid)
+        if existing is None:
+            raise
+        return existing
+    return user
+
+
+def _ensure_enabled(user: User) -> None:
+    if user.disabled:
+        raise AccountDisabled()
+
+
+async def login_wechat(session: AsyncSession, *, identity: WeChatIdentity) -> User:
+    """The account behind ``identity.openid``; an unknown openid becomes a new resident."""
+    user = await _user_by_openid(session, identity.openid)
+    if user is not None and user.deleted_at is not None:
+        await _release_openid_of_deleted(session, user)
+        user = None
+    if user is None:
+        user = await _create_resident(session, identity)
+    _ensure_enabled(user)
+    if identity.unionid and user.unionid != identity.unionid:
+        user.unionid = identity.unionid
+    user.last_login_at = clock.now()
+    await session.flush()
+    log.info("login user=%s via=wechat", user.id)
+    return user
+
+
+async def login_password(session: AsyncSession, *, username: str, password: str) -> User:
+    """Staff login. An unknown username and a wrong password get the same answer
+    and cost the same time (the hash is checked against a dummy)."""
+    result = await session.execute(select(User).where(User.username == username))
+    user = result.scalar_one_or_none()
+    usable = user is not None and user.deleted_at is None
+    password_hash = user.password_hash if usable and user is not None else None
+    # argon2 is deliberately slow: keep it off the event loop.
+    if not await run_in_threadpool(verify_password, password, password_hash):
+        raise BadCredentials()
+    assert user is not None
+    _ensure_enabled(user)
+    user.last_login_at = clock.now()
+    await session.flush()
+    log.info("login user=%s via=password", user.id)
+    return user
+
+
+async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> User:
+    """The user behind a refresh token still valid for the user's token version."""
+    claims = decode_token(settings, refresh_token, expected="refresh")
+    user = await session.get(User, claims.user_id)
+    if user is None or user.deleted_at is not None:
+        raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
+    _ensure_enabled(user)
+    if user.token_version != claims.version:
+        raise Unauthorized("auth.token_revoked", "登录已失效，请重新登录")
+    return user
+
+
+async def logout(session: AsyncSession, *, user: User) -> None:
+    """Every token issued to ``user`` so far stops working."""
+    await session.execute(
+        update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+    )
+    await session.flush()
+
+
+# -- me ----------------------------------------------------------------------
+
+
+async def update_me(session: AsyncSession, *, user: User, changes: MePatch) -> User:
+    sent = changes.model_fields_set
+    if "nickname" in sent and changes.nickname is not None:
+        user.nickname = changes.nickname
+    if "home_grid_id" in sent:
+        if changes.home_grid_id is not None:
+            grid = await session.get(Region, changes.home_grid_id)
+            if grid is None or grid.level != "grid":
+                raise InvalidHomeGrid(details={"field": "home_grid_id"})
+        user.home_grid_id = changes.home_grid_id
+    if "address" in sent:
+        user.address = changes.address
+    await session.flush()
+    return user
+
+
+def ensure_can_bind_wechat(user: User) -> None:
+    """Residents are their WeChat account; only staff bind one to a password account."""
+    if user.kind != "staff":
+        raise StaffOnly()
+
+
+async def bind_wechat(session: AsyncSession, *, user: User, identity: WeChatIdentity) -> User:
+    """Bind a staff account to a WeChat user so the worker app can log in with
+    ``wx.login`` alone. A new binding replaces the old one."""
+    ensure_can_bind_wechat(user)
+    holder = await _user_by_openid(session, identity.openid)
+    if holder is not None and holder.id != user.id:
+        if holder.deleted_at is None:
+            raise WechatAlreadyBound()
+        await _release_openid_of_deleted(session, holder)
+    try:
+        async with session.begin_nested():
+            user.openid = identity.openid
+            if identity.unionid:
+                user.unionid = identity.unionid
+    except IntegrityError:
+        # Bound to another account by a concurrent request since the check above.
+        raise WechatAlreadyBound() from None
+    return user
+
+
+async def bind_phone(session: AsyncSession, *, user: User, phone: str) -> User:
+    user.phone = phone
+    await session.flush()
+    return user

@@ -1,0 +1,128 @@
+"""Engine, sessions and the one-transaction-per-request dependency.
+
+SQLite (embedded default) gets WAL, foreign keys and a busy timeout on every
+connection, and write requests open their transaction with ``BEGIN IMMEDIATE``
+so two writers queue on the lock instead of failing halfway. PostgreSQL gets a
+pool sized by settings, so a request never pays for a new connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.settings import Settings
+
+SQLITE_IMMEDIATE = "ejiaren_sqlite_immediate"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _prepare_sqlite_path(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        from pathlib import Path
+
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        _prepare_sqlite_path(url)
+        engine = create_async_engine(url, echo=settings.db_echo, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=1800,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE and
+        # SAVEPOINT behave as written (the documented SQLite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """The engine and the two ways to open a session.
+
+    Write sessions on SQLite open their transaction with ``BEGIN IMMEDIATE`` at
+    their first statement (not before), so short side transactions — rate-limit
+    counters, idempotency claims — can run first without waiting on our own lock.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.is_sqlite = settings.is_sqlite
+        self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False
+        )
+        # Tests bind ``sessionmaker`` to one outer connection and turn this off.
+        self.immediate_writes = self.is_sqlite
+        self._immediate_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine.execution_options(**{SQLITE_IMMEDIATE: True}),
+            expire_on_commit=False,
+            autoflush=False,
+        )
+
+    @property
+    def write_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._immediate_sessionmaker if self.immediate_writes else self.sessionmaker
+
+    def session(self, *, write: bool) -> AsyncSession:
+        return (self.write_sessionmaker if write else self.sessionmaker)()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request, committed once after the
+    handler returns and before the response is sent; rolled back on any error."""
+    db: Database = request.app.state.db
+    session = db.session(write=request.method not in _READ_METHODS)
+    try:
+        yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    else:
+        await session.commit()
+    finally:
+        await session.close()
+
+
+# scope="function": the exit code (the commit) runs before the response is sent,
+# so a failed commit turns into an error response, never a 201.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

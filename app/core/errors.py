@@ -1,0 +1,242 @@
+"""One error type for the whole service and the one envelope every error is rendered in.
+
+Services raise ``AppError`` subclasses (never ``HTTPException``); the handlers
+installed by ``install_error_handlers`` turn them, validation errors, unknown
+routes and unexpected exceptions alike into
+``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.request_context import request_id_var
+
+log = logging.getLogger("ejiaren.errors")
+
+
+class AppError(Exception):
+    status_code: int = 400
+    code: str = "bad_request"
+    message: str = "请求有误"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code or self.code
+        self.message = message or self.message
+        self.details = details or {}
+        self.headers = headers
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class BadRequest(AppError):
+    status_code = 400
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "auth.unauthorized"
+    message = "请先登录"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "auth.forbidden"
+    message = "无权执行此操作"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    message = "对象不存在"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    message = "操作与当前状态冲突"
+
+
+class Invalid(AppError):
+    """Input that passed the schema but breaks a rule (422 with ``details``)."""
+
+    status_code = 422
+    code = "validation_error"
+    message = "输入有误"
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "请求过于频繁，请稍后再试"
+
+    def __init__(self, retry_after: int, code: str | None = None, message: str | None = None):
+        super().__init__(
+            code,
+            message,
+            details={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class UpstreamError(AppError):
+    status_code = 502
+    code = "upstream.error"
+    message = "外部服务暂时不可用，请稍后再试"
+
+
+class Unavailable(AppError):
+    status_code = 503
+    code = "service.unavailable"
+    message = "服务暂不可用"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="稳定的机器可读错误码，如 report.illegal_transition")
+    message: str = Field(description="可直接展示给用户的中文说明")
+    details: dict[str, Any] = Field(default_factory=dict, description="补充信息，如出错的字段")
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+_STATUS_TEXT = {
+    400: "请求有误",
+    401: "请先登录",
+    403: "无权执行此操作",
+    404: "对象不存在",
+    409: "操作与当前状态冲突",
+    422: "输入有误",
+    429: "请求过于频繁，请稍后再试",
+    503: "服务暂不可用",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses a route may answer."""
+    return {
+        s: {"model": ErrorEnvelope, "description": _STATUS_TEXT.get(s, "错误")} for s in statuses
+    }
+
+
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_VALIDATION_MESSAGES = {
+    "missing": "缺少必填字段",
+    "string_too_short": "内容太短",
+    "string_too_long": "内容太长",
+    "too_short": "数量太少",
+    "too_long": "数量太多",
+    "less_than_equal": "数值太大",
+    "greater_than_equal": "数值太小",
+    "less_than": "数值太大",
+    "greater_than": "数值太小",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为布尔值",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "json_invalid": "JSON 格式错误",
+    "model_attributes_type": "应为对象",
+    "dict_type": "应为对象",
+    "list_type": "应为数组",
+    "string_type": "应为字符串",
+    "date_from_datetime_parsing": "日期格式错误",
+    "date_parsing": "日期格式错误",
+    "datetime_parsing": "时间格式错误",
+    "datetime_from_date_parsing": "时间格式错误",
+    "value_error": "取值无效",
+}
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        kind = err.get("type", "")
+        msg = _VALIDATION_MESSAGES.get(kind, "取值无效")
+        if kind == "value_error":
+            # Our own validators raise ValueError with a Chinese sentence: keep it.
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if ctx_error is not None:
+                msg = str(ctx_error)
+        fields.append(
+            {"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "type": kind, "message": msg}
+        )
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return envelope(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = _field_errors(exc)
+        first = fields[0] if fields else None
+        message = "输入有误"
+        if first:
+            message = f"输入有误：{first['field'] or '请求体'} {first['message']}"
+        return envelope(422, "validation_error", message, {"fields": fields})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: "http.not_found",
+            405: "http.method_not_allowed",
+            413: "http.payload_too_large",
+        }.get(exc.status_code, f"http.{exc.status_code}")
+        message = {404: "接口不存在", 405: "不支持的请求方法", 413: "请求体太大"}.get(
+            exc.status_code, _STATUS_TEXT.get(exc.status_code, "请求有误")
+        )
+        return envelope(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error: %s", exc.orig)
+        return envelope(409, "conflict", "数据冲突，请刷新后重试")
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        # Optimistic lock: someone else changed the row between our read and write.
+        return envelope(409, "conflict.concurrent_update", "数据已被他人修改，请刷新后重试")
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc.orig)
+        return envelope(
+            503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
+        )
+
+
+def internal_error_response() -> JSONResponse:
+    """What a client sees of a bug: the generic message and the request id, no trace."""
+    return envelope(
+        500, "internal_error", "服务器内部错误，请稍后再试", {"request_id": request_id_var.get()}
+    )

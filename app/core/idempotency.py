@@ -1,0 +1,216 @@
+"""``Idempotency-Key`` for creating POSTs.
+
+1. Claim the key in its own short transaction, before the work starts: a new
+   key is recorded ``in_flight`` with a lease; a key already done replays the
+   stored response; a key still in flight answers 409 ``idempotency.in_flight``
+   with ``Retry-After``; the same key with another body is 422
+   ``idempotency.key_reused``. An expired lease (the first attempt crashed) is
+   taken over.
+2. The work runs in the request's transaction, and the response is stored in
+   that same transaction, so "created" and "remembered" commit together.
+3. On failure the request is rolled back first; then a client error (4xx other
+   than 409/429) is remembered as the answer, anything else frees the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import clock
+from app.core.db import Database
+from app.core.errors import AppError, Conflict, Invalid
+from app.core.models import IdempotencyRecord
+
+LEASE = timedelta(seconds=30)
+RETENTION = timedelta(hours=24)
+_NOT_REMEMBERED = {409, 429}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="幂等键：同一调用者用同一个键重试，返回第一次的结果（24 小时内有效）",
+    ),
+]
+
+
+@dataclass
+class Claim:
+    record_id: int
+    lease_token: str
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONResponse:
+    """Claim ``key`` for ``owner``; or the stored response of a finished attempt."""
+    insert = sqlite_insert if db.is_sqlite else pg_insert
+    for _ in range(3):
+        now = clock.now()
+        token = secrets.token_hex(8)
+        async with db.session(write=True) as session:
+            stmt = (
+                insert(IdempotencyRecord)
+                .values(
+                    owner=owner,
+                    key=key,
+                    fingerprint=fp,
+                    state="in_flight",
+                    lease_token=token,
+                    created_at=now,
+                    expires_at=now + LEASE,
+                )
+                .on_conflict_do_nothing(index_elements=["owner", "key"])
+                .returning(IdempotencyRecord.id)
+            )
+            new_id = (await session.execute(stmt)).scalar_one_or_none()
+            if new_id is not None:
+                await session.commit()
+                return Claim(new_id, token)
+            row = await session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
+                )
+            )
+            if row is None:  # purged between the two statements: try again
+                await session.rollback()
+                continue
+            if row.fingerprint != fp:
+                raise Invalid("idempotency.key_reused", "同一个幂等键不能用于不同的请求内容")
+            if row.state == "done":
+                return JSONResponse(
+                    row.response,
+                    status_code=row.status_code or 200,
+                    headers={"Idempotency-Replayed": "true"},
+                )
+            if row.expires_at > now:
+                retry = max(1, int((row.expires_at - now).total_seconds()))
+                raise Conflict(
+                    "idempotency.in_flight",
+                    "相同请求正在处理中，请稍后重试",
+                    headers={"Retry-After": str(min(retry, 5))},
+                )
+            # The first attempt died without finishing: take its lease over.
+            taken = await session.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.id == row.id,
+                    IdempotencyRecord.lease_token == row.lease_token,
+                    IdempotencyRecord.state == "in_flight",
+                )
+                .values(lease_token=token, expires_at=now + LEASE)
+            )
+            if getattr(taken, "rowcount", 0) == 1:
+                await session.commit()
+                return Claim(row.id, token)
+            await session.rollback()
+    raise Conflict(
+        "idempotency.in_flight", "相同请求正在处理中，请稍后重试", headers={"Retry-After": "1"}
+    )
+
+
+async def complete(session: AsyncSession, c: Claim, status_code: int, body: Any) -> None:
+    """Store the response in the request's transaction; refuse if our lease was lost."""
+    result = await session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.id == c.record_id,
+            IdempotencyRecord.lease_token == c.lease_token,
+            IdempotencyRecord.state == "in_flight",
+        )
+        .values(
+            state="done", status_code=status_code, response=body, expires_at=clock.now() + RETENTION
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise Conflict(
+            "idempotency.in_flight", "相同请求正在处理中，请稍后重试", headers={"Retry-After": "1"}
+        )
+
+
+async def release(db: Database, c: Claim, error: AppError | None) -> None:
+    """After a failed attempt: remember a client error as the answer, else free the key."""
+    async with db.session(write=True) as session:
+        mine = (IdempotencyRecord.id == c.record_id) & (
+            IdempotencyRecord.lease_token == c.lease_token
+        )
+        if (
+            error is not None
+            and 400 <= error.status_code < 500
+            and (error.status_code not in _NOT_REMEMBERED)
+        ):
+            body = {
+                "error": {"code": error.code, "message": error.message, "details": error.details}
+            }
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(mine)
+                .values(
+                    state="done",
+                    status_code=error.status_code,
+                    response=body,
+                    expires_at=clock.now() + RETENTION,
+                )
+            )
+        else:
+            await session.execute(delete(IdempotencyRecord).where(mine))
+        await session.commit()
+
+
+async def run_idempotent(
+    request: Request,
+    session: AsyncSession,
+    *,
+    owner: str,
+    key: str | None,
+    status_code: int,
+    work: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Run ``work`` at most once per ``(owner, key)``; returns its result or a replay."""
+    if key is None:
+        return await work()
+    if not key.strip():
+        raise Invalid("idempotency.bad_key", "幂等键不能为空")
+    db: Database = request.app.state.db
+    fp = fingerprint(request.method, request.url.path, await request.body())
+    got = await claim(db, owner=owner, key=key, fp=fp)
+    if isinstance(got, JSONResponse):
+        return got
+    try:
+        result = await work()
+        await complete(session, got, status_code, jsonable_encoder(result))
+        return result
+    except AppError as exc:
+        await session.rollback()
+        await release(db, got, exc)
+        raise
+    except BaseException:
+        await session.rollback()
+        await release(db, got, None)
+        raise
+
+
+async def purge_expired(db: Database) -> int:
+    """Forget finished keys past their retention (background loop)."""
+    async with db.session(write=True) as session:
+        result = await session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < clock.now() - LEASE)
+        )
+        await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

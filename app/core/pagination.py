@@ -1,0 +1,52 @@
+"""Cursor pagination: ``{"items": [...], "next_cursor": "..." | null}``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from app.core.errors import Invalid
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="下一页游标；为 null 表示没有更多")
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载") from exc
+    if not isinstance(value, dict):
+        raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载")
+    return value
+
+
+def cursor_id(cursor: str | None) -> int | None:
+    """The last id of the previous page, for lists ordered by id."""
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    last = value.get("id")
+    if not isinstance(last, int):
+        raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载")
+    return last
+
+
+Limit = Annotated[int, Query(ge=1, le=100, description="每页条数，默认 20，最大 100")]
+Cursor = Annotated[str | None, Query(description="上一页返回的 next_cursor")]

@@ -1,0 +1,102 @@
+"""Fixed-window rate limits shared by every process: in Redis when configured,
+else in the database (a counter row per key and window, in its own short
+transaction so a refused request still counts)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.core import clock
+from app.core.db import Database
+from app.core.errors import RateLimited
+from app.core.models import RateLimitBucket
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window_seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``"20/minute"``, ``"5/10 seconds"``, ``"1000/day"``."""
+        m = _RATE.match(text)
+        if not m:
+            raise ValueError(f"无效的限流设置：{text!r}（应如 20/minute）")
+        count = int(m.group(2) or 1)
+        return cls(limit=int(m.group(1)), window_seconds=count * _UNITS[m.group(3)])
+
+
+class RateLimiter:
+    def __init__(self, db: Database, redis_url: str | None = None) -> None:
+        self.db = db
+        self._redis = None
+        if redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(redis_url)
+
+    async def hit(
+        self,
+        key: str,
+        rate: Rate,
+        *,
+        code: str = "rate_limited",
+        message: str = "请求过于频繁，请稍后再试",
+    ) -> None:
+        """Count one event for ``key``; raise 429 with ``Retry-After`` over the limit."""
+        now = clock.now().timestamp()
+        window = int(now // rate.window_seconds)
+        retry_after = max(1, math.ceil((window + 1) * rate.window_seconds - now))
+        bucket = f"rl:{key}:{rate.window_seconds}:{window}"
+        count = await (self._hit_redis(bucket, rate) if self._redis else self._hit_db(bucket, rate))
+        if count > rate.limit:
+            raise RateLimited(retry_after, code, message)
+
+    async def _hit_redis(self, bucket: str, rate: Rate) -> int:
+        assert self._redis is not None
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(bucket)
+            pipe.expire(bucket, rate.window_seconds + 1)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def _hit_db(self, bucket: str, rate: Rate) -> int:
+        now = clock.now()
+        expires = now + timedelta(seconds=rate.window_seconds + 1)
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        stmt = (
+            insert(RateLimitBucket)
+            .values(key=bucket, count=1, expires_at=expires)
+            .on_conflict_do_update(
+                index_elements=[RateLimitBucket.key], set_={"count": RateLimitBucket.count + 1}
+            )
+            .returning(RateLimitBucket.count)
+        )
+        async with self.db.session(write=True) as session:
+            count = (await session.execute(stmt)).scalar_one()
+            await session.commit()
+        return int(count)
+
+    async def purge_expired(self) -> int:
+        """Drop finished windows (called from the background loop)."""
+        async with self.db.session(write=True) as session:
+            result = await session.execute(
+                delete(RateLimitBucket).where(RateLimitBucket.expires_at < clock.now())
+            )
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -1,0 +1,103 @@
+"""Departments (城管、住建、供电 …): which ones an admin may see, and creating them.
+
+A department belongs to one region; an admin sees and manages the departments
+whose region lies in a subtree they administer (superadmin: all).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import ADMIN_ROLES, Principal
+from app.core.errors import Conflict, Invalid, NotFound
+from app.org.models import Department, Region
+
+# A department serves an area; a single grid is too small to own one.
+DEPARTMENT_LEVELS = frozenset({"district", "street", "community"})
+
+
+def department_not_found() -> NotFound:
+    return NotFound("department.not_found", "部门不存在")
+
+
+def region_not_found() -> NotFound:
+    return NotFound("region.not_found", "区划不存在")
+
+
+async def region_in_scope(session: AsyncSession, principal: Principal, region_id: int) -> Region:
+    """The region, if the caller administers it; 404 otherwise so its existence never leaks."""
+    region = await session.get(Region, region_id)
+    if region is None or not principal.covers(region.path, roles=ADMIN_ROLES):
+        raise region_not_found()
+    return region
+
+
+async def department_in_scope(
+    session: AsyncSession, principal: Principal, department_id: int
+) -> tuple[Department, Region]:
+    row = (
+        await session.execute(
+            select(Department, Region)
+            .join(Region, Region.id == Department.region_id)
+            .where(Department.id == department_id)
+        )
+    ).first()
+    if row is None:
+        raise department_not_found()
+    department, region = row
+    if not principal.covers(region.path, roles=ADMIN_ROLES):
+        raise department_not_found()
+    return department, region
+
+
+async def list_departments(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    region_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 20,
+) -> tuple[list[Department], bool]:
+    """Departments in the caller's scope (within ``region_id``'s subtree when given),
+    newest first; returns the page and whether more follow."""
+    stmt = (
+        select(Department)
+        .join(Region, Region.id == Department.region_id)
+        .where(principal.region_clause(Region.path, roles=ADMIN_ROLES))
+    )
+    if region_id is not None:
+        region = await region_in_scope(session, principal, region_id)
+        stmt = stmt.where(Region.path.startswith(region.path, autoescape=True))
+    if after_id is not None:
+        stmt = stmt.where(Department.id < after_id)
+    rows = list((await session.scalars(stmt.order_by(Department.id.desc()).limit(limit + 1))).all())
+    return rows[:limit], len(rows) > limit
+
+
+async def create_department(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    name: str,
+    region_id: int,
+    category_codes: list[str],
+) -> Department:
+    region = await region_in_scope(session, principal, region_id)
+    if region.level not in DEPARTMENT_LEVELS:
+        raise Invalid(
+            "department.bad_level",
+            "部门只能设在区、街道或社区一级",
+            details={"region_level": region.level},
+        )
+    taken = await session.scalar(
+        select(func.count())
+        .select_from(Department)
+        .where(Department.region_id == region.id, Department.name == name)
+    )
+    if taken:
+        raise Conflict("department.name_taken", "该区划下已有同名部门")
+    department = Department(name=name, region_id=region.id, category_codes=category_codes)
+    session.add(department)
+    await session.flush()
+    return department

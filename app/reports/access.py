@@ -1,0 +1,122 @@
+"""Who may see a case and who may act on it (DESIGN §11), in one place.
+
+- A resident sees their own cases in full, and the public view of cases they follow.
+- A grid worker sees cases assigned to them or in their grids; an admin their subtree;
+  department staff the cases owned by their department.
+- Outside that: 404, so existence never leaks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
+from app.core.errors import Forbidden, NotFound
+from app.reports.models import Report, ReportFollow
+
+View = Literal["owner", "staff", "public"]
+NOT_FOUND = ("report.not_found", "诉求不存在")
+
+
+def department_ids(principal: Principal) -> list[int]:
+    return sorted(
+        {
+            g.department_id
+            for g in principal.grants
+            if g.role == "department_staff" and g.department_id is not None
+        }
+    )
+
+
+def staff_clause(principal: Principal) -> ColumnElement[bool]:
+    """SQL: the cases a staff member may see."""
+    if principal.is_superadmin:
+        return true()
+    if not principal.is_staff:
+        return false()
+    conditions = [
+        Report.assignee_id == principal.id,
+        principal.region_clause(Report.region_path, roles=WORKER_ROLES | ADMIN_ROLES),
+    ]
+    departments = department_ids(principal)
+    if departments:
+        conditions.append(Report.owner_department_id.in_(departments))
+    return or_(*conditions)
+
+
+def staff_can_see(principal: Principal, report: Report) -> bool:
+    if not principal.is_staff:
+        return False
+    return (
+        principal.is_superadmin
+        or report.assignee_id == principal.id
+        or principal.covers(report.region_path, roles=WORKER_ROLES | ADMIN_ROLES)
+        or (
+            report.owner_department_id is not None
+            and report.owner_department_id in department_ids(principal)
+        )
+    )
+
+
+async def get_visible(
+    session: AsyncSession,
+    principal: Principal,
+    report_id: int,
+    *,
+    for_update: bool = False,
+) -> tuple[Report, View]:
+    """The case and how much of it the caller sees; 404 when they may not see it."""
+    stmt = select(Report).where(Report.id == report_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    report = await session.scalar(stmt)
+    if report is None:
+        raise NotFound(*NOT_FOUND)
+    if report.reporter_id == principal.id:
+        return report, "owner"
+    if staff_can_see(principal, report):
+        return report, "staff"
+    followed = await session.scalar(
+        select(ReportFollow.user_id).where(
+            ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id
+        )
+    )
+    if followed is not None:
+        return report, "public"
+    raise NotFound(*NOT_FOUND)
+
+
+def require_reporter(principal: Principal, report: Report) -> None:
+    if report.reporter_id != principal.id:
+        raise Forbidden("report.not_reporter", "只有提交人可以执行此操作")
+
+
+def is_admin_over(principal: Principal, report: Report) -> bool:
+    return principal.covers(report.region_path, roles=ADMIN_ROLES)
+
+
+def require_admin_over(principal: Principal, report: Report) -> None:
+    if not is_admin_over(principal, report):
+        raise Forbidden("report.admin_only", "只有管辖该诉求的管理员可以执行此操作")
+
+
+def is_handler(principal: Principal, report: Report) -> bool:
+    """The current owner: the assignee; for SOS also the grid's 网格长; for a
+    department-owned case without a person, its department staff."""
+    if report.assignee_id == principal.id:
+        return True
+    if report.kind == "sos" and principal.covers(report.region_path, roles={"grid_leader"}):
+        return True
+    return (
+        report.assignee_id is None
+        and report.owner_department_id is not None
+        and report.owner_department_id in department_ids(principal)
+    )
+
+
+def require_handler(principal: Principal, report: Report) -> None:
+    if not is_handler(principal, report):
+        raise Forbidden("report.not_handler", "只有该诉求的经办人可以执行此操作")

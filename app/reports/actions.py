@@ -1,0 +1,579 @@
+"""Lifecycle actions on a case (DESIGN §4). Each one loads the case locked for
+update, checks the caller's right, checks the state table, changes the case
+and appends an event — all in the request's transaction, so two people acting
+at once cannot both win."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import ADMIN_ROLES, ROLE_RANK, WORKER_ROLES, Principal
+from app.core import clock
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.media.service import load_owned_media
+from app.org.models import Department, Region
+from app.reports import access, sla
+from app.reports.models import Category, ExtensionRequest, Report, ReportFollow
+from app.reports.schemas import (
+    EscalateBody,
+    ExtensionBody,
+    NoteBody,
+    RatingBody,
+    ReasonBody,
+    RejectBody,
+    TransferBody,
+)
+from app.reports.service import add_event, start_resolution_clock
+from app.reports.state import check
+from app.users.models import Membership, User
+
+REOPEN_WINDOW = timedelta(days=7)
+
+
+async def _locked(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    report, view = await access.get_visible(session, principal, report_id, for_update=True)
+    return report
+
+
+async def _move(
+    session: AsyncSession,
+    report: Report,
+    action: str,
+    event_type: str,
+    principal: Principal | None,
+    **event: Any,
+) -> str:
+    before = report.status
+    after = check(action, before)
+    report.status = after
+    report.updated_at = clock.now()
+    await add_event(
+        session, report, event_type, actor=principal, from_status=before, to_status=after, **event
+    )
+    return after
+
+
+async def accept(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    """签收: the assignee (or, for an escalated case, an owner of its queue)."""
+    report = await _locked(session, principal, report_id)
+    check("accept", report.status)
+    if report.status == "escalated" and report.assignee_id is None:
+        if not await _owns_queue(session, principal, report):
+            raise Forbidden("report.not_handler", "只有上报到的社区、街道或部门可以签收")
+    else:
+        access.require_handler(principal, report)
+    now = clock.now()
+    report.assignee_id = report.last_assignee_id = principal.id
+    report.accepted_at = now
+    report.first_accepted_at = report.first_accepted_at or now
+    await start_resolution_clock(session, report, now)
+    await _move(
+        session,
+        report,
+        "accept",
+        "accepted",
+        principal,
+        data={
+            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None
+        },
+    )
+    return report
+
+
+async def _owns_queue(session: AsyncSession, principal: Principal, report: Report) -> bool:
+    """An owner of the queue a case waits in: its department's staff, or an admin
+    whose subtree holds the community or street it was escalated to."""
+    if principal.is_superadmin:
+        return True
+    if report.owner_level == "department":
+        return (
+            report.owner_department_id is not None
+            and report.owner_department_id in access.department_ids(principal)
+        )
+    if report.owner_region_id is None:
+        return False
+    region = await session.get(Region, report.owner_region_id)
+    return region is not None and principal.covers(region.path, roles=ADMIN_ROLES)
+
+
+async def progress(
+    session: AsyncSession, principal: Principal, report_id: int, body: NoteBody
+) -> Report:
+    report = await _locked(session, principal, report_id)
+    check("progress", report.status)
+    access.require_handler(principal, report)
+    media = await load_owned_media(session, owner_id=principal.id, media_ids=body.media_ids)
+    await add_event(session, report, "progress", actor=principal, note=body.note, media=media)
+    report.updated_at = clock.now()
+    return report
+
+
+async def resolve(
+    session: AsyncSession,
+    principal: Principal,
+    report_id: int,
+    body: NoteBody,
+    *,
+    answer: bool = False,
+) -> Report:
+    """办结 (or, for a consultation, 答复): the owner says it is done."""
+    report = await _locked(session, principal, report_id)
+    action = "answer" if answer else "resolve"
+    check(action, report.status)
+    if answer and report.kind != "consultation":
+        raise Conflict("report.not_consultation", "只有咨询类诉求可以答复")
+    if answer and report.assignee_id is None:
+        if not (
+            access.is_admin_over(principal, report) or await _owns_queue(session, principal, report)
+        ):
+            raise Forbidden("report.not_handler", "只有该诉求的经办人可以执行此操作")
+    elif not (answer and access.is_admin_over(principal, report)):
+        access.require_handler(principal, report)
+    media = await load_owned_media(session, owner_id=principal.id, media_ids=body.media_ids)
+    now = clock.now()
+    if report.accepted_at is None:  # answering a consultation straight away accepts it
+        report.accepted_at = now
+        report.first_accepted_at = report.first_accepted_at or now
+    report.assignee_id = report.last_assignee_id = principal.id
+    report.resolver_id = principal.id
+    report.resolved_at = now
+    report.resolve_count += 1
+    await _move(
+        session,
+        report,
+        action,
+        "answered" if answer else "resolved",
+        principal,
+        note=body.note,
+        media=media,
+    )
+    return report
+
+
+async def return_case(
+    session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
+) -> Report:
+    """退单: back to ``submitted`` in the community queue, for an admin to dispatch again."""
+    report = await _locked(session, principal, report_id)
+    check("return", report.status)
+    access.require_handler(principal, report)
+    community_id = None
+    if report.grid_id:
+        grid = await session.get(Region, report.grid_id)
+        community_id = grid.parent_id if grid else None
+    report.assignee_id = None
+    report.owner_level, report.owner_region_id = "community", community_id
+    report.response_due_at = None
+    await _move(session, report, "return", "returned", principal, note=body.reason)
+    return report
+
+
+async def escalate(
+    session: AsyncSession,
+    principal: Principal,
+    report_id: int,
+    body: EscalateBody,
+    *,
+    by_sweep: bool = False,
+) -> Report:
+    """上报 one level: to the community, the street, or a department. The new owner
+    is a queue; its response deadline starts now."""
+    report = await _locked(session, principal, report_id)
+    check("escalate", report.status)
+    access.require_handler(principal, report)
+    await _escalate(session, report, body.to, body.department_id, principal, body.reason)
+    return report
+
+
+async def _escalate(
+    session: AsyncSession,
+    report: Report,
+    to: str,
+    department_id: int | None,
+    principal: Principal | None,
+    reason: str,
+    *,
+    action: str = "escalate",
+) -> None:
+    grid = await session.get(Region, report.grid_id) if report.grid_id else None
+    target: Region | None = None
+    if to == "department":
+        if department_id is None:
+            raise Invalid("report.department_required", "上报到部门时必须选择部门")
+        department = await session.get(Department, department_id)
+        if department is None:
+            raise NotFound("department.not_found", "部门不存在")
+        report.owner_level, report.owner_department_id = "department", department.id
+        report.owner_region_id = department.region_id
+    else:
+        community = await session.get(Region, grid.parent_id) if grid and grid.parent_id else None
+        target = (
+            community
+            if to == "community"
+            else (
+                await session.get(Region, community.parent_id)
+                if community and community.parent_id
+                else None
+            )
+        )
+        if target is None:
+            raise Conflict("report.no_escalation_target", "找不到可上报的上级")
+        report.owner_level, report.owner_region_id = to, target.id
+        report.owner_department_id = None
+    now = clock.now()
+    category = await session.get(Category, report.category_id)
+    assert category is not None
+    report.assignee_id = None
+    report.accepted_at = None
+    report.response_due_at = sla.response_due(now, category)
+    await _move(
+        session,
+        report,
+        action,
+        "escalated",
+        principal,
+        note=reason,
+        actor_role="system" if principal is None else None,
+        data={
+            "to": to,
+            "region_id": target.id if target else None,
+            "department_id": report.owner_department_id,
+        },
+    )
+
+
+async def transfer(
+    session: AsyncSession, principal: Principal, report_id: int, body: TransferBody
+) -> Report:
+    """转派: to another person in the caller's scope; the status stays."""
+    report = await _locked(session, principal, report_id)
+    check("transfer", report.status)
+    if not (access.is_handler(principal, report) or access.is_admin_over(principal, report)):
+        raise Forbidden("report.not_handler", "只有经办人或管理员可以转派")
+    target = await _staff_in_scope(session, principal, body.assignee_id, report)
+    report.assignee_id = report.last_assignee_id = target.id
+    await add_event(
+        session,
+        report,
+        "transferred",
+        actor=principal,
+        note=body.reason,
+        data={"assignee": {"id": target.id, "name": target.name}},
+    )
+    report.updated_at = clock.now()
+    return report
+
+
+async def _staff_in_scope(
+    session: AsyncSession, principal: Principal, user_id: int, report: Report
+) -> User:
+    """A person who may take the case: active staff holding a role inside the
+    caller's scope and covering the case's region (404 otherwise)."""
+    user = await session.get(User, user_id)
+    rows = (
+        await session.execute(
+            select(Membership.role, Region.path, Membership.department_id)
+            .join(Region, Region.id == Membership.region_id)
+            .where(Membership.user_id == user_id)
+        )
+    ).all()
+    scope = principal.scope_paths()
+    ok = False
+    for role, path, _dept in rows:
+        in_scope = (
+            scope is None
+            or any(path.startswith(p) for p in scope)
+            or any(report.region_path.startswith(p) and path.startswith(p) for p in (scope or []))
+        )
+        covers = report.region_path.startswith(path) or path.startswith(report.region_path)
+        if role in WORKER_ROLES | ADMIN_ROLES and in_scope and covers:
+            ok = True
+    if user is None or user.disabled or user.deleted_at is not None or not ok:
+        raise NotFound("staff.not_found", "找不到可接手的工作人员")
+    return user
+
+
+async def dispatch(
+    session: AsyncSession, principal: Principal, report_id: int, assignee_id: int
+) -> Report:
+    """人工派单 by an admin over the case."""
+    report = await _locked(session, principal, report_id)
+    check("dispatch", report.status)
+    access.require_admin_over(principal, report)
+    target = await _staff_in_scope(session, principal, assignee_id, report)
+    if report.grid_id is None:
+        # A case with no grid takes the grid of the person it is given to, if any.
+        grid_id = await session.scalar(
+            select(Membership.region_id)
+            .join(Region, Region.id == Membership.region_id)
+            .where(Membership.user_id == target.id, Region.level == "grid")
+            .order_by(Membership.id)
+            .limit(1)
+        )
+        if grid_id is not None:
+            grid = await session.get(Region, grid_id)
+            assert grid is not None
+            report.grid_id, report.region_path = grid.id, grid.path
+    category = await session.get(Category, report.category_id)
+    assert category is not None
+    now = clock.now()
+    report.assignee_id = report.last_assignee_id = target.id
+    report.owner_level = "grid" if report.grid_id else report.owner_level
+    report.dispatched_at = now
+    report.response_due_at = sla.response_due(now, category)
+    # A case returned and dispatched again keeps the deadline it was first given.
+    report.first_response_due_at = report.first_response_due_at or report.response_due_at
+    await _move(
+        session,
+        report,
+        "dispatch",
+        "dispatched",
+        principal,
+        data={
+            "rule": "manual",
+            "assignee": {"id": target.id, "name": target.name},
+            "reason": "管理员人工派单",
+        },
+    )
+    return report
+
+
+async def request_extension(
+    session: AsyncSession, principal: Principal, report_id: int, body: ExtensionBody
+) -> ExtensionRequest:
+    report = await _locked(session, principal, report_id)
+    check("request_extension", report.status)
+    access.require_handler(principal, report)
+    pending = await session.scalar(
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.report_id == report.id, ExtensionRequest.status == "pending"
+        )
+    )
+    if pending is not None:
+        raise Conflict("report.extension_pending", "已有待审批的延期申请")
+    ext = ExtensionRequest(
+        report_id=report.id,
+        requested_by=principal.id,
+        hours=body.hours,
+        reason=body.reason,
+        created_at=clock.now(),
+    )
+    session.add(ext)
+    await session.flush()
+    await add_event(
+        session,
+        report,
+        "extension_requested",
+        actor=principal,
+        note=body.reason,
+        data={"extension_id": ext.id, "hours": body.hours},
+    )
+    report.updated_at = clock.now()
+    return ext
+
+
+async def decide_extension(
+    session: AsyncSession, principal: Principal, report_id: int, ext_id: int, approve: bool
+) -> Report:
+    """Approval one level up: the approver must outrank the requester over this case."""
+    report = await _locked(session, principal, report_id)
+    ext = await session.get(ExtensionRequest, ext_id)
+    if ext is None or ext.report_id != report.id:
+        raise NotFound("extension.not_found", "延期申请不存在")
+    if ext.status != "pending":
+        raise Conflict("extension.decided", "该延期申请已审批")
+    check("decide_extension", report.status)
+    requester_rank = await _rank_over(session, ext.requested_by, report.region_path)
+    if ext.requested_by == principal.id or principal.max_rank_over(report.region_path) <= max(
+        requester_rank, ROLE_RANK["grid_leader"]
+    ):
+        raise Forbidden("extension.approver_level", "延期需由上一级管理员审批")
+    ext.status = "approved" if approve else "rejected"
+    ext.decided_by, ext.decided_at = principal.id, clock.now()
+    if approve:
+        report.extension_hours += ext.hours
+        if report.resolve_due_at is not None:
+            report.resolve_due_at = sla.extend(report.resolve_due_at, ext.hours)
+        report.overdue_at = None
+    await add_event(
+        session,
+        report,
+        "extension_decided",
+        actor=principal,
+        data={
+            "extension_id": ext.id,
+            "approved": approve,
+            "hours": ext.hours,
+            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
+        },
+    )
+    report.updated_at = clock.now()
+    return report
+
+
+async def _rank_over(session: AsyncSession, user_id: int, path: str) -> int:
+    rows = (
+        await session.execute(
+            select(Membership.role, Region.path)
+            .outerjoin(Region, Region.id == Membership.region_id)
+            .where(Membership.user_id == user_id)
+        )
+    ).all()
+    return max(
+        (ROLE_RANK[role] for role, p in rows if role == "superadmin" or (p and path.startswith(p))),
+        default=0,
+    )
+
+
+async def rate(
+    session: AsyncSession, principal: Principal, report_id: int, body: RatingBody
+) -> Report:
+    """评价: once per resolution; any score closes the case."""
+    report = await _locked(session, principal, report_id)
+    access.require_reporter(principal, report)
+    check("rate", report.status)
+    now = clock.now()
+    report.rating_score, report.rating_comment, report.rated_at = body.score, body.comment, now
+    report.closed_at = now
+    await _move(
+        session, report, "rate", "rated", principal, note=body.comment, data={"score": body.score}
+    )
+    return report
+
+
+async def helpful(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    report = await _locked(session, principal, report_id)
+    access.require_reporter(principal, report)
+    if report.kind != "consultation":
+        raise Conflict("report.not_consultation", "只有咨询类诉求可以标记答复有用")
+    check("helpful", report.status)
+    report.helpful = True
+    report.closed_at = clock.now()
+    await _move(session, report, "helpful", "helpful", principal)
+    return report
+
+
+async def reopen(
+    session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
+) -> Report:
+    """重办: within 7 days of resolution, back to the last owner with a new deadline."""
+    report = await _locked(session, principal, report_id)
+    access.require_reporter(principal, report)
+    check("reopen", report.status)
+    now = clock.now()
+    if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
+        raise Conflict("report.reopen_window_passed", "办结已超过 7 天，不能再要求重办")
+    report.assignee_id = report.resolver_id or report.last_assignee_id
+    report.closed_at = None
+    report.reopen_count += 1
+    report.overdue_at = None
+    report.accepted_at = now
+    await start_resolution_clock(session, report, now)
+    await _move(
+        session,
+        report,
+        "reopen",
+        "reopened",
+        principal,
+        note=body.reason,
+        data={
+            "assignee_id": report.assignee_id,
+            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
+        },
+    )
+    return report
+
+
+async def cancel(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    report = await _locked(session, principal, report_id)
+    access.require_reporter(principal, report)
+    check("cancel", report.status)
+    if report.first_accepted_at is not None:
+        raise Conflict("report.already_accepted", "诉求已被签收，不能撤销")
+    report.closed_at = clock.now()
+    await _move(session, report, "cancel", "cancelled", principal)
+    return report
+
+
+async def reject(
+    session: AsyncSession, principal: Principal, report_id: int, body: RejectBody
+) -> Report:
+    report = await _locked(session, principal, report_id)
+    check("reject", report.status)
+    access.require_admin_over(principal, report)
+    if body.duplicate_of is not None:
+        if body.duplicate_of == report.id:
+            raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
+        original, _ = await access.get_visible(session, principal, body.duplicate_of)
+        report.duplicate_of_id = original.id
+    report.closed_at = clock.now()
+    await _move(
+        session,
+        report,
+        "reject",
+        "rejected",
+        principal,
+        note=body.reason,
+        data={"duplicate_of": report.duplicate_of_id},
+    )
+    return report
+
+
+async def supervise(
+    session: AsyncSession, principal: Principal, report_id: int, note: str
+) -> Report:
+    """督办: an admin presses the owner; recorded, status unchanged."""
+    report = await _locked(session, principal, report_id)
+    check("supervise", report.status)
+    access.require_admin_over(principal, report)
+    await add_event(
+        session,
+        report,
+        "supervised",
+        actor=principal,
+        note=note,
+        data={"assignee_id": report.assignee_id},
+    )
+    report.updated_at = clock.now()
+    return report
+
+
+async def review(
+    session: AsyncSession, principal: Principal, report_id: int, approve: bool
+) -> Report:
+    """A person clears (or keeps hidden) text that content security held for review."""
+    report = await _locked(session, principal, report_id)
+    access.require_admin_over(principal, report)
+    if report.moderation not in ("review", "pending"):
+        raise Conflict("report.not_under_review", "该诉求的文字无需审核")
+    report.moderation = "pass" if approve else "blocked"
+    await add_event(session, report, "reviewed", actor=principal, data={"approved": approve})
+    report.updated_at = clock.now()
+    return report
+
+
+async def follow(session: AsyncSession, principal: Principal, report_id: int, on: bool) -> Report:
+    """关注 an open case seen on the map (nearby), to get its public progress."""
+    report = await session.get(Report, report_id)
+    category = await session.get(Category, report.category_id) if report else None
+    # Only public categories can be followed (one-tap SOS never is).
+    if (
+        report is None
+        or category is None
+        or not category.public
+        or (report.status in ("rejected", "cancelled"))
+    ):
+        raise NotFound(*access.NOT_FOUND)
+    existing = await session.get(ReportFollow, (report.id, principal.id))
+    if on and existing is None:
+        if report.reporter_id == principal.id:
+            raise Conflict("report.follow_own", "不能关注自己提交的诉求")
+        session.add(ReportFollow(report_id=report.id, user_id=principal.id, created_at=clock.now()))
+    elif not on and existing is not None:
+        await session.delete(existing)
+    await session.flush()
+    return report

@@ -1,0 +1,135 @@
+"""Categories of 诉求: lookup for submission, and the admins' create and edit.
+
+Categories are global configuration (every region uses the same list); who may
+change them is decided by the router. A category is never deleted, since
+reports point at it: ``active = False`` retires it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, Invalid, NotFound
+from app.org.models import Department
+from app.reports.category_schemas import CategoryCreate, CategoryRead, CategoryUpdate, ResolveSla
+from app.reports.models import Category
+from app.reports.sla import DEFAULT_RESOLVE_DAYS
+
+
+def category_not_found() -> NotFound:
+    return NotFound("category.not_found", "诉求类别不存在")
+
+
+def category_read(category: Category) -> CategoryRead:
+    """The public shape of a category, with every complexity's days filled in."""
+    days = {**DEFAULT_RESOLVE_DAYS, **(category.resolve_days or {})}
+    return CategoryRead.model_validate(
+        {
+            "code": category.code,
+            "name": category.name,
+            "kind": category.kind,
+            "response_sla_minutes": category.response_sla_minutes,
+            "resolve_sla": ResolveSla.model_validate(
+                {
+                    "calendar": category.sla_calendar,
+                    "days": {k: int(days[k]) for k in DEFAULT_RESOLVE_DAYS},
+                    "default_complexity": category.complexity,
+                }
+            ),
+            "routing": category.routing,
+            "department_id": category.department_id,
+            "public": category.public,
+            "active": category.active,
+            "sort_order": category.sort_order,
+        }
+    )
+
+
+async def get_category(session: AsyncSession, code: str) -> Category:
+    """The category with ``code``, active or not; 404 ``category.not_found`` when unknown."""
+    category = await session.scalar(select(Category).where(Category.code == code))
+    if category is None:
+        raise category_not_found()
+    return category
+
+
+async def get_active_category(session: AsyncSession, code: str) -> Category:
+    """The category a new report may use; 404 ``category.not_found`` when unknown or retired."""
+    category = await get_category(session, code)
+    if not category.active:
+        raise category_not_found()
+    return category
+
+
+async def list_categories(
+    session: AsyncSession, *, include_inactive: bool = False
+) -> list[Category]:
+    """Categories in display order (``sort_order``, then code for a stable tie-break)."""
+    stmt = select(Category).order_by(Category.sort_order, Category.code)
+    if not include_inactive:
+        stmt = stmt.where(Category.active.is_(True))
+    return list((await session.scalars(stmt)).all())
+
+
+async def _check_routing(session: AsyncSession, *, routing: str, department_id: int | None) -> None:
+    """A department-routed category needs a department to land in, and any
+    department named must exist."""
+    if routing == "department" and department_id is None:
+        raise Invalid(
+            "category.department_required",
+            "直接派给部门的类别必须指定承办部门",
+            details={"field": "department_id"},
+        )
+    if department_id is not None and await session.get(Department, department_id) is None:
+        raise Invalid(
+            "category.department_not_found",
+            "承办部门不存在",
+            details={"field": "department_id", "department_id": department_id},
+        )
+
+
+async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Category:
+    taken = await session.scalar(select(Category.id).where(Category.code == body.code))
+    if taken is not None:
+        raise Conflict("category.code_taken", "类别代码已被使用", details={"code": body.code})
+    await _check_routing(session, routing=body.routing, department_id=body.department_id)
+    category = Category(
+        code=body.code,
+        name=body.name,
+        kind=body.kind,
+        complexity=body.complexity,
+        response_sla_minutes=body.response_sla_minutes,
+        sla_calendar=body.sla_calendar,
+        # Stored in full, so what the row says is what the deadlines use.
+        resolve_days={**DEFAULT_RESOLVE_DAYS, **body.resolve_days},
+        routing=body.routing,
+        department_id=body.department_id,
+        public=body.public,
+        active=True,
+        sort_order=body.sort_order,
+    )
+    session.add(category)
+    await session.flush()
+    return category
+
+
+async def update_category(session: AsyncSession, *, code: str, body: CategoryUpdate) -> Category:
+    category = await get_category(session, code)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if "resolve_days" in changes:
+        changes["resolve_days"] = {
+            **DEFAULT_RESOLVE_DAYS,
+            **(category.resolve_days or {}),
+            **changes["resolve_days"],
+        }
+    routing = changes.get("routing", category.routing)
+    department_id = changes.get("department_id", category.department_id)
+    if "routing" in changes or "department_id" in changes:
+        await _check_routing(session, routing=routing, department_id=department_id)
+    for field, value in changes.items():
+        setattr(category, field, value)
+    await session.flush()
+    return category

@@ -1,0 +1,525 @@
+"""诉求 routes for residents, grid workers and admins (API.md "Reports")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import and_, or_, select
+
+from app.auth.dependencies import CurrentAdmin, CurrentStaff, CurrentUser, SettingsDep
+from app.auth.principal import ADMIN_ROLES, Principal
+from app.core import clock
+from app.core.db import SessionDep
+from app.core.errors import Invalid, NotFound, errors
+from app.core.idempotency import IdempotencyKey, run_idempotent
+from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.ratelimit import Rate
+from app.core.timewin import WindowFrom, WindowTo, parse_window
+from app.org import geo
+from app.org import service as org_service
+from app.org.models import Region
+from app.reports import access, actions, moderation, service
+from app.reports.category_service import get_active_category
+from app.reports.models import Category, Report
+from app.reports.schemas import (
+    Coord,
+    DispatchBody,
+    EscalateBody,
+    ExtensionBody,
+    ExtensionDecision,
+    NoteBody,
+    RatingBody,
+    ReasonBody,
+    RejectBody,
+    ReportCreate,
+    ReportListItem,
+    ReportRead,
+    ReviewBody,
+    Status,
+    TransferBody,
+)
+from app.reports.state import OPEN
+
+router = APIRouter(tags=["reports"])
+
+Overdue = Annotated[bool | None, Query(description="只看超期（true）或未超期（false）")]
+StatusFilter = Annotated[Status | None, Query(description="按状态筛选")]
+
+
+async def _read(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    report: Report,
+    view: access.View | None = None,
+) -> ReportRead:
+    await session.flush()
+    if view is None:
+        try:
+            report, view = await access.get_visible(session, principal, report.id)
+        except NotFound:
+            view = "staff"  # they just handed it on (returned, escalated, transferred)
+    return await service.read(
+        session, report, view=view, principal=principal, settings=request.app.state.settings
+    )
+
+
+def _overdue_clause(flag: bool) -> object:
+    now = clock.now()
+    waiting = and_(
+        Report.status.in_(("submitted", "dispatched", "escalated")), Report.response_due_at < now
+    )
+    working = and_(Report.status == "in_progress", Report.resolve_due_at < now)
+    late = or_(waiting, working)
+    return late if flag else and_(Report.status.in_(OPEN), ~late) | Report.status.not_in(OPEN)
+
+
+async def _page(
+    session: SessionDep, stmt: object, view: access.View, cursor: str | None, limit: int
+) -> Page[ReportListItem]:
+    last = cursor_id(cursor)
+    if last is not None:
+        stmt = stmt.where(Report.id < last)  # type: ignore[attr-defined]
+    rows = list(await session.scalars(stmt.order_by(Report.id.desc()).limit(limit + 1)))  # type: ignore[attr-defined]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = await service.list_items(session, rows, view)
+    return Page(items=items, next_cursor=encode_cursor({"id": rows[-1].id}) if more else None)
+
+
+# ---------------------------------------------------------------- residents
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportRead,
+    summary="提交诉求",
+    responses=errors(401, 404, 409, 422, 429),
+)
+async def create_report(
+    request: Request,
+    body: ReportCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: IdempotencyKey = None,
+) -> ReportRead | Response:
+    """提交问题上报、咨询、代办或一键求助。系统按位置定位网格并自动派单给网格员；
+    不在任何网格内时按居民所属网格，仍无则进入人工派单队列。支持 `Idempotency-Key`。"""
+    await request.app.state.limiter.hit(
+        f"reports:user:{user.id}",
+        Rate.parse(settings.rate_limit_reports),
+        code="report.rate_limited",
+        message="提交太频繁，请稍后再试",
+    )
+    # A network call: made before the request's transaction opens.
+    verdict = await moderation.check_text(request.app.state.wechat, user, body.description)
+
+    async def work() -> ReportRead:
+        report = await service.submit(
+            session,
+            principal=user,
+            body=body,
+            moderation=verdict,
+            locator=org_service.locator_cache(request.app.state),
+        )
+        return await _read(request, session, user, report, "owner")
+
+    return await run_idempotent(
+        request, session, owner=f"user:{user.id}", key=key, status_code=201, work=work
+    )
+
+
+@router.get(
+    "/reports/mine",
+    response_model=Page[ReportListItem],
+    summary="我的诉求",
+    responses=errors(401, 422),
+)
+async def my_reports(
+    user: CurrentUser,
+    session: SessionDep,
+    status: StatusFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[ReportListItem]:
+    stmt = select(Report).where(Report.reporter_id == user.id)
+    if status:
+        stmt = stmt.where(Report.status == status)
+    return await _page(session, stmt, "owner", cursor, limit)
+
+
+@router.get(
+    "/reports/nearby",
+    response_model=Page[ReportListItem],
+    summary="附近同类诉求（提交前查重）",
+    responses=errors(401, 404, 422),
+)
+async def nearby_reports(
+    user: CurrentUser,
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90, description="纬度")],
+    lng: Annotated[float, Query(ge=-180, le=180, description="经度")],
+    category: Annotated[str, Query(max_length=32, description="类别代码")],
+    coord: Annotated[Coord, Query(description="坐标系")] = "gcj02",
+) -> Page[ReportListItem]:
+    """250 米内同类别、未办结的诉求（最多 5 条，由近到远），居民可关注已有诉求而不重复提交。"""
+    if not geo.in_china(lng, lat):
+        raise Invalid("geo.outside_china", "位置不在中国境内，请重新选择")
+    cat = await get_active_category(session, category)
+    if not cat.public:
+        return Page(items=[], next_cursor=None)
+    wlng, wlat = geo.to_wgs84(lng, lat, coord)
+    found = await service.nearby(session, lng=wlng, lat=wlat, category=cat)
+    items = await service.list_items(session, [r for r, _ in found], "public")
+    for item, (_, distance) in zip(items, found, strict=True):
+        item.distance_m = round(distance, 1)
+    return Page(items=items, next_cursor=None)
+
+
+@router.get(
+    "/reports/{report_id}",
+    response_model=ReportRead,
+    summary="诉求详情（含时间线）",
+    responses=errors(401, 404),
+)
+async def get_report(
+    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report, view = await access.get_visible(session, user, report_id)
+    return await _read(request, session, user, report, view)
+
+
+@router.post(
+    "/reports/{report_id}/rating",
+    response_model=ReportRead,
+    summary="评价（关闭诉求）",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def rate_report(
+    request: Request, report_id: int, body: RatingBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.rate(session, user, report_id, body)
+    return await _read(request, session, user, report, "owner")
+
+
+@router.post(
+    "/reports/{report_id}/reopen",
+    response_model=ReportRead,
+    summary="要求重办（办结 7 天内）",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def reopen_report(
+    request: Request, report_id: int, body: ReasonBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.reopen(session, user, report_id, body)
+    return await _read(request, session, user, report, "owner")
+
+
+@router.post(
+    "/reports/{report_id}/cancel",
+    response_model=ReportRead,
+    summary="撤销诉求（签收前）",
+    responses=errors(401, 403, 404, 409),
+)
+async def cancel_report(
+    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.cancel(session, user, report_id)
+    return await _read(request, session, user, report, "owner")
+
+
+@router.post(
+    "/reports/{report_id}/follow",
+    response_model=ReportRead,
+    summary="关注诉求",
+    responses=errors(401, 404, 409),
+)
+async def follow_report(
+    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.follow(session, user, report_id, True)
+    return await _read(request, session, user, report)
+
+
+@router.delete(
+    "/reports/{report_id}/follow", status_code=204, summary="取消关注", responses=errors(401, 404)
+)
+async def unfollow_report(report_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    await actions.follow(session, user, report_id, False)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/reports/{report_id}/helpful",
+    response_model=ReportRead,
+    summary="确认咨询答复有用（关闭咨询）",
+    responses=errors(401, 403, 404, 409),
+)
+async def mark_helpful(
+    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.helpful(session, user, report_id)
+    return await _read(request, session, user, report, "owner")
+
+
+# ---------------------------------------------------------------- grid workers
+
+
+@router.get(
+    "/worker/tasks",
+    response_model=Page[ReportListItem],
+    summary="网格员待办",
+    responses=errors(401, 403, 422),
+)
+async def worker_tasks(
+    user: CurrentStaff,
+    session: SessionDep,
+    status: StatusFilter = None,
+    overdue: Overdue = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[ReportListItem]:
+    """派给我的诉求，加上本部门队列中待签收的、我带领网格内的一键求助。"""
+    mine = [Report.assignee_id == user.id]
+    departments = access.department_ids(user)
+    if departments:
+        mine.append(
+            and_(
+                Report.assignee_id.is_(None),
+                Report.owner_department_id.in_(departments),
+                Report.status.in_(OPEN),
+            )
+        )
+    led = user.region_clause(Report.region_path, roles={"grid_leader"})
+    if user.has_role("grid_leader"):
+        mine.append(and_(Report.kind == "sos", Report.status.in_(OPEN), led))
+    stmt = select(Report).where(or_(*mine))
+    if status:
+        stmt = stmt.where(Report.status == status)
+    if overdue is not None:
+        stmt = stmt.where(_overdue_clause(overdue))  # type: ignore[arg-type]
+    return await _page(session, stmt, "staff", cursor, limit)
+
+
+@router.post(
+    "/reports/{report_id}/accept",
+    response_model=ReportRead,
+    summary="签收",
+    responses=errors(401, 403, 404, 409),
+)
+async def accept_report(
+    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.accept(session, user, report_id)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/progress",
+    response_model=ReportRead,
+    summary="记录处理进展",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def report_progress(
+    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.progress(session, user, report_id, body)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/resolve",
+    response_model=ReportRead,
+    summary="办结",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def resolve_report(
+    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.resolve(session, user, report_id, body)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/answer",
+    response_model=ReportRead,
+    summary="答复咨询",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def answer_report(
+    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.resolve(session, user, report_id, body, answer=True)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/return",
+    response_model=ReportRead,
+    summary="退单（退回社区重新派单）",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def return_report(
+    request: Request, report_id: int, body: ReasonBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.return_case(session, user, report_id, body)
+    return await _read(request, session, user, report)
+
+
+@router.post(
+    "/reports/{report_id}/escalate",
+    response_model=ReportRead,
+    summary="上报上级",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def escalate_report(
+    request: Request, report_id: int, body: EscalateBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.escalate(session, user, report_id, body)
+    return await _read(request, session, user, report)
+
+
+@router.post(
+    "/reports/{report_id}/extension",
+    status_code=201,
+    response_model=ReportRead,
+    summary="申请延期",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def request_extension(
+    request: Request, report_id: int, body: ExtensionBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    await actions.request_extension(session, user, report_id, body)
+    report, view = await access.get_visible(session, user, report_id)
+    return await _read(request, session, user, report, view)
+
+
+@router.post(
+    "/reports/{report_id}/transfer",
+    response_model=ReportRead,
+    summary="转派",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def transfer_report(
+    request: Request, report_id: int, body: TransferBody, user: CurrentUser, session: SessionDep
+) -> ReportRead:
+    report = await actions.transfer(session, user, report_id, body)
+    return await _read(request, session, user, report)
+
+
+# ---------------------------------------------------------------- admins
+
+
+@router.get(
+    "/admin/reports",
+    response_model=Page[ReportListItem],
+    summary="诉求管理列表",
+    responses=errors(401, 403, 404, 422),
+)
+async def admin_reports(
+    user: CurrentAdmin,
+    session: SessionDep,
+    status: StatusFilter = None,
+    category: Annotated[str | None, Query(max_length=32, description="类别代码")] = None,
+    region_id: Annotated[int | None, Query(description="区划 id（含下级）")] = None,
+    overdue: Overdue = None,
+    q: Annotated[str | None, Query(max_length=100, description="编号、描述或地址关键词")] = None,
+    start: WindowFrom = None,
+    end: WindowTo = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[ReportListItem]:
+    lo, hi = parse_window(start, end)
+    stmt = select(Report).where(user.region_clause(Report.region_path, roles=ADMIN_ROLES))
+    if status:
+        stmt = stmt.where(Report.status == status)
+    if category:
+        stmt = stmt.join(Category, Category.id == Report.category_id).where(
+            Category.code == category
+        )
+    if region_id is not None:
+        region = await session.get(Region, region_id)
+        if region is None or not user.covers(region.path, roles=ADMIN_ROLES):
+            raise NotFound("region.not_found", "区划不存在")
+        stmt = stmt.where(Report.region_path.startswith(region.path, autoescape=True))
+    if overdue is not None:
+        stmt = stmt.where(_overdue_clause(overdue))  # type: ignore[arg-type]
+    if q and q.strip():
+        stmt = stmt.where(service.search_clause(q))
+    window = service.window_clause(Report.created_at, lo, hi)
+    if window is not None:
+        stmt = stmt.where(window)
+    return await _page(session, stmt, "staff", cursor, limit)
+
+
+@router.post(
+    "/reports/{report_id}/dispatch",
+    response_model=ReportRead,
+    summary="人工派单",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def dispatch_report(
+    request: Request, report_id: int, body: DispatchBody, user: CurrentStaff, session: SessionDep
+) -> ReportRead:
+    report = await actions.dispatch(session, user, report_id, body.assignee_id)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/reject",
+    response_model=ReportRead,
+    summary="驳回（无效、重复或不属本辖区职责）",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def reject_report(
+    request: Request, report_id: int, body: RejectBody, user: CurrentStaff, session: SessionDep
+) -> ReportRead:
+    report = await actions.reject(session, user, report_id, body)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/extension/{ext_id}/decision",
+    response_model=ReportRead,
+    summary="审批延期",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def decide_extension(
+    request: Request,
+    report_id: int,
+    ext_id: int,
+    body: ExtensionDecision,
+    user: CurrentStaff,
+    session: SessionDep,
+) -> ReportRead:
+    report = await actions.decide_extension(session, user, report_id, ext_id, body.approve)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/supervise",
+    response_model=ReportRead,
+    summary="督办",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def supervise_report(
+    request: Request, report_id: int, body: NoteBody, user: CurrentStaff, session: SessionDep
+) -> ReportRead:
+    report = await actions.supervise(session, user, report_id, body.note)
+    return await _read(request, session, user, report, "staff")
+
+
+@router.post(
+    "/admin/reports/{report_id}/review",
+    response_model=ReportRead,
+    summary="人工审核被内容安全拦下待审的文字",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def review_report(
+    request: Request, report_id: int, body: ReviewBody, user: CurrentAdmin, session: SessionDep
+) -> ReportRead:
+    report = await actions.review(session, user, report_id, body.approve)
+    return await _read(request, session, user, report, "staff")

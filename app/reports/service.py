@@ -1,0 +1,585 @@
+"""Submitting a case, reading it back, and the lists of cases."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.convenience.catalogue import get_errand_service
+from app.core import clock
+from app.core.errors import Invalid, NotFound
+from app.core.masking import mask_name, mask_phone
+from app.core.settings import Settings
+from app.media.models import Media
+from app.media.service import load_owned_media, media_read
+from app.org import geo
+from app.org import service as org_service
+from app.org.models import Region
+from app.policies import service as policy_service
+from app.reports import dispatch, sla
+from app.reports.access import View
+from app.reports.calendar import load_calendar
+from app.reports.category_service import get_active_category
+from app.reports.models import (
+    Category,
+    ExtensionRequest,
+    Report,
+    ReportEvent,
+    ReportFollow,
+    ReportMedia,
+)
+from app.reports.schemas import (
+    ActorRef,
+    CategoryRef,
+    EventRead,
+    Location,
+    PersonRef,
+    RatingRead,
+    RegionRef,
+    ReportCreate,
+    ReportListItem,
+    ReportRead,
+)
+from app.reports.state import OPEN
+from app.users.models import Membership, User
+
+HIDDEN_TEXT = "（内容审核中）"
+
+
+def report_number(report: Report) -> str:
+    """Human case number: E + creation date in Shanghai + zero-padded id."""
+    return f"E{clock.to_shanghai(report.created_at):%Y%m%d}-{report.id:06d}"
+
+
+def parse_number(text: str) -> int | None:
+    text = text.strip().upper()
+    if text.startswith("E") and "-" in text:
+        tail = text.rsplit("-", 1)[1]
+        if tail.isdigit():
+            return int(tail)
+    return None
+
+
+def is_overdue(report: Report, now: datetime | None = None) -> bool:
+    """Open and past the deadline that applies: response before acceptance, else resolution."""
+    if report.status not in OPEN:
+        return False
+    now = now or clock.now()
+    if report.accepted_at is None or report.status in ("dispatched", "escalated", "submitted"):
+        return report.response_due_at is not None and now > report.response_due_at
+    return report.resolve_due_at is not None and now > report.resolve_due_at
+
+
+async def add_event(
+    session: AsyncSession,
+    report: Report,
+    type: str,
+    *,
+    actor: Principal | None = None,
+    actor_role: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    media: Sequence[Media] = (),
+) -> ReportEvent:
+    event = ReportEvent(
+        report_id=report.id,
+        type=type,
+        actor_id=actor.id if actor else None,
+        actor_role=actor_role or (_main_role(actor) if actor else None),
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        data=data or {},
+        created_at=clock.now(),
+    )
+    session.add(event)
+    if media:
+        await session.flush()
+        for position, m in enumerate(media):
+            session.add(
+                ReportMedia(
+                    report_id=report.id, media_id=m.id, event_id=event.id, position=position
+                )
+            )
+    return event
+
+
+def _main_role(principal: Principal) -> str:
+    if not principal.grants:
+        return "resident"
+    order = [
+        "superadmin",
+        "district_admin",
+        "street_admin",
+        "community_admin",
+        "grid_leader",
+        "grid_worker",
+        "grid_worker_part",
+        "department_staff",
+    ]
+    roles = principal.roles
+    return next((r for r in order if r in roles), principal.grants[0].role)
+
+
+async def _queue_region(session: AsyncSession) -> Region | None:
+    """Where a case with no grid waits: the street when there is one street, else the top."""
+    roots = list(
+        await session.scalars(
+            select(Region).where(Region.parent_id.is_(None)).order_by(Region.id).limit(2)
+        )
+    )
+    if len(roots) != 1:
+        return roots[0] if roots else None
+    streets = list(
+        await session.scalars(
+            select(Region).where(Region.parent_id == roots[0].id).order_by(Region.id).limit(2)
+        )
+    )
+    return streets[0] if len(streets) == 1 else roots[0]
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    body: ReportCreate,
+    locator: Any,
+    moderation: str = "pass",
+    source: str = "miniapp",
+) -> Report:
+    """File a case and dispatch it (DESIGN §5): locate, route by category, choose
+    the person, record why, and set the deadlines."""
+    try:
+        category = await get_active_category(session, body.category)
+    except NotFound as exc:
+        raise Invalid(
+            "report.unknown_category",
+            "诉求类别不存在，请重新选择",
+            details={"category": body.category},
+        ) from exc
+    if category.kind != body.kind:
+        raise Invalid(
+            "report.kind_mismatch",
+            f"类别“{category.name}”不能用于此类诉求",
+            details={"category": category.code, "kind": body.kind},
+        )
+    await _check_references(session, principal, body)
+    media = await load_owned_media(session, owner_id=principal.id, media_ids=body.media_ids)
+    now = clock.now()
+
+    lat = lng = None
+    grid: Region | None = None
+    if body.location is not None:
+        if not geo.in_china(body.location.lng, body.location.lat):
+            raise Invalid(
+                "geo.outside_china",
+                "位置不在中国境内，请重新选择",
+                details={"lat": body.location.lat, "lng": body.location.lng},
+            )
+        lng, lat = geo.to_wgs84(body.location.lng, body.location.lat, body.location.coord)
+        grid = await org_service.locate(session, lng, lat, cache=locator)
+    located_by = "location" if grid is not None else None
+    if grid is None and principal.user.home_grid_id is not None:
+        grid = await session.get(Region, principal.user.home_grid_id)
+        located_by = "home_grid" if grid is not None else None
+
+    report = Report(
+        kind=body.kind,
+        category_id=category.id,
+        reporter_id=principal.id,
+        description=body.description or "",
+        moderation=moderation,
+        lat=lat,
+        lng=lng,
+        coord_in=body.location.coord if body.location else None,
+        address=body.address,
+        grid_id=grid.id if grid else None,
+        region_path=grid.path if grid else "",
+        status="submitted",
+        complexity=category.complexity,
+        created_at=now,
+        updated_at=now,
+        policy_id=body.policy_id,
+        service_id=body.service_id,
+        source=source,
+    )
+    route_data = await _route(session, report, category, grid, now)
+    session.add(report)
+    await session.flush()
+    for position, m in enumerate(media):
+        session.add(ReportMedia(report_id=report.id, media_id=m.id, position=position))
+    await add_event(
+        session,
+        report,
+        "created",
+        actor=principal,
+        to_status="submitted",
+        data={"located_by": located_by, "source": source},
+    )
+    if report.status == "dispatched":
+        await add_event(
+            session,
+            report,
+            "dispatched",
+            from_status="submitted",
+            to_status="dispatched",
+            actor_role="system",
+            data=route_data,
+        )
+    else:
+        await add_event(session, report, "queued", actor_role="system", data=route_data)
+    await session.flush()
+    return report
+
+
+async def _check_references(
+    session: AsyncSession, principal: Principal, body: ReportCreate
+) -> None:
+    """A consultation may name the policy it asks about, an errand the service
+    to be done; each must exist (and the service must be one done for residents)."""
+    if body.policy_id is not None:
+        if body.kind != "consultation":
+            raise Invalid("report.policy_not_allowed", "只有咨询可以关联政策")
+        try:
+            await policy_service.get_visible_policy(session, body.policy_id, principal)
+        except NotFound as exc:
+            raise Invalid(
+                "report.unknown_policy", "所咨询的政策不存在", details={"policy_id": body.policy_id}
+            ) from exc
+    if body.service_id is not None:
+        if body.kind != "errand":
+            raise Invalid("report.service_not_allowed", "只有代办可以关联便民服务事项")
+        try:
+            await get_errand_service(session, body.service_id)
+        except NotFound as exc:
+            raise Invalid(
+                "report.unknown_service",
+                "所选服务事项不存在",
+                details={"service_id": body.service_id},
+            ) from exc
+
+
+async def _route(
+    session: AsyncSession, report: Report, category: Category, grid: Region | None, now: datetime
+) -> dict[str, Any]:
+    if category.routing == "department" and category.department_id is not None:
+        report.status, report.owner_level = "dispatched", "department"
+        report.owner_department_id = category.department_id
+        report.dispatched_at = now
+        report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
+        if not report.region_path:
+            queue = await _queue_region(session)
+            report.region_path = queue.path if queue else ""
+        return {
+            "rule": "category_department",
+            "department_id": category.department_id,
+            "reason": f"类别“{category.name}”直接派给职能部门",
+            "grid": {"id": grid.id, "name": grid.name} if grid else None,
+        }
+    if grid is not None:
+        choice = await dispatch.choose(session, grid, sos=report.kind == "sos")
+        if choice.user is not None:
+            report.status, report.owner_level = "dispatched", "grid"
+            report.assignee_id = report.last_assignee_id = choice.user.id
+            report.owner_region_id = grid.id
+            report.dispatched_at = now
+            report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
+        else:
+            report.owner_level, report.owner_region_id = "community", grid.parent_id
+        return choice.data(grid)
+    queue = await _queue_region(session)
+    report.owner_level = queue.level if queue else "street"
+    report.owner_region_id = queue.id if queue else None
+    report.region_path = queue.path if queue else ""
+    return {
+        "rule": "no_grid_queue",
+        "reason": "未能定位到网格，进入人工派单队列",
+        "queue": {"id": queue.id, "name": queue.name} if queue else None,
+    }
+
+
+async def start_resolution_clock(session: AsyncSession, report: Report, now: datetime) -> None:
+    """Acceptance starts the resolution clock (SLA by category and complexity)."""
+    category = await session.get(Category, report.category_id)
+    assert category is not None
+    calendar = await load_calendar(session)
+    report.resolve_due_at = sla.extend(
+        sla.resolve_due(now, category, report.complexity, calendar), report.extension_hours
+    )
+
+
+# ---------------------------------------------------------------- reading back
+
+
+async def _users(session: AsyncSession, ids: set[int]) -> dict[int, User]:
+    ids.discard(None)  # type: ignore[arg-type]
+    if not ids:
+        return {}
+    return {u.id: u for u in await session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+async def _roles(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Membership.user_id, Membership.role)
+        .where(Membership.user_id.in_(ids))
+        .order_by(Membership.id)
+    )
+    out: dict[int, str] = {}
+    for uid, role in rows:
+        out.setdefault(uid, role)
+    return out
+
+
+def _person(user: User | None, role: str | None, *, full: bool) -> PersonRef | None:
+    if user is None:
+        return None
+    name = user.name or user.nickname
+    return PersonRef(
+        id=user.id,
+        name=name if full else mask_name(name),
+        role=role,
+        phone_masked=mask_phone(user.phone),
+    )
+
+
+async def list_items(
+    session: AsyncSession,
+    reports: Sequence[Report],
+    view: View,
+) -> list[ReportListItem]:
+    categories = {
+        c.id: c
+        for c in await session.scalars(
+            select(Category).where(Category.id.in_({r.category_id for r in reports}))
+        )
+    }
+    grid_ids = {r.grid_id for r in reports if r.grid_id}
+    grids = {g.id: g for g in await session.scalars(select(Region).where(Region.id.in_(grid_ids)))}
+    now = clock.now()
+    return [
+        _item(r, categories[r.category_id], grids.get(r.grid_id or 0), view, now) for r in reports
+    ]
+
+
+def _item(
+    report: Report, category: Category, grid: Region | None, view: View, now: datetime
+) -> ReportListItem:
+    text = report.description
+    if view == "public" and report.moderation != "pass":
+        text = HIDDEN_TEXT
+    return ReportListItem(
+        id=report.id,
+        number=report_number(report),
+        kind=report.kind,  # type: ignore[arg-type]
+        category=CategoryRef(code=category.code, name=category.name),
+        description=text,
+        status=report.status,  # type: ignore[arg-type]
+        grid=RegionRef(id=grid.id, name=grid.name) if grid else None,
+        address=report.address if view != "public" else None,
+        created_at=report.created_at,
+        response_due_at=report.response_due_at,
+        resolve_due_at=report.resolve_due_at,
+        overdue=is_overdue(report, now),
+    )
+
+
+async def read(
+    session: AsyncSession,
+    report: Report,
+    *,
+    view: View,
+    principal: Principal,
+    settings: Settings,
+    timeline: bool = True,
+) -> ReportRead:
+    """The case as ``principal`` may see it; media URLs are signed afresh."""
+    [item] = await list_items(session, [report], view)
+    users = await _users(session, {report.assignee_id, report.reporter_id})  # type: ignore[arg-type]
+    roles = await _roles(session, {report.assignee_id} if report.assignee_id else set())
+    media_rows = list(
+        await session.scalars(
+            select(Media)
+            .join(ReportMedia, ReportMedia.media_id == Media.id)
+            .where(ReportMedia.report_id == report.id, ReportMedia.event_id.is_(None))
+            .order_by(ReportMedia.position)
+        )
+    )
+    following = (
+        await session.scalar(
+            select(ReportFollow.user_id).where(
+                ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id
+            )
+        )
+        is not None
+    )
+    pending = await session.scalar(
+        select(ExtensionRequest).where(
+            ExtensionRequest.report_id == report.id, ExtensionRequest.status == "pending"
+        )
+    )
+    public = view == "public"
+    rating = (
+        RatingRead(
+            score=report.rating_score,
+            comment=None if public else report.rating_comment,  # type: ignore[arg-type]
+            at=report.rated_at,
+        )
+        if report.rating_score and report.rated_at
+        else None
+    )
+    return ReportRead(
+        **item.model_dump(),
+        assignee=None
+        if public
+        else _person(
+            users.get(report.assignee_id or 0), roles.get(report.assignee_id or 0), full=True
+        ),
+        reporter=None if public else _person(users.get(report.reporter_id), "resident", full=True),
+        location=Location(lat=report.lat, lng=report.lng, coord="wgs84")
+        if report.lat is not None and report.lng is not None and not public
+        else None,
+        media=[media_read(m, settings) for m in media_rows],
+        rating=rating,
+        helpful=report.helpful,
+        moderation=report.moderation,
+        reopen_count=report.reopen_count,
+        accepted_at=report.accepted_at,
+        resolved_at=report.resolved_at,
+        closed_at=report.closed_at,
+        duplicate_of=report.duplicate_of_id,
+        following=following,
+        pending_extension={
+            "id": pending.id,
+            "hours": pending.hours,
+            "reason": pending.reason,
+            "requested_by": pending.requested_by,
+            "at": pending.created_at,
+        }
+        if pending and not public
+        else None,
+        timeline=await _timeline(session, report, view, settings) if timeline else None,
+    )
+
+
+async def _timeline(
+    session: AsyncSession, report: Report, view: View, settings: Settings
+) -> list[EventRead]:
+    events = list(
+        await session.scalars(
+            select(ReportEvent).where(ReportEvent.report_id == report.id).order_by(ReportEvent.id)
+        )
+    )
+    media_rows = (
+        await session.execute(
+            select(ReportMedia.event_id, Media)
+            .join(Media, Media.id == ReportMedia.media_id)
+            .where(ReportMedia.report_id == report.id, ReportMedia.event_id.is_not(None))
+            .order_by(ReportMedia.position)
+        )
+    ).all()
+    by_event: dict[int, list[Media]] = {}
+    for event_id, m in media_rows:
+        by_event.setdefault(event_id or 0, []).append(m)
+    actors = await _users(session, {e.actor_id for e in events if e.actor_id})
+    public = view == "public"
+    out = []
+    for e in events:
+        actor = actors.get(e.actor_id or 0)
+        if public:
+            actor_ref = ActorRef(role=e.actor_role) if e.actor_role else None
+        elif actor is not None:
+            actor_ref = ActorRef(id=actor.id, name=actor.name or actor.nickname, role=e.actor_role)
+        else:
+            actor_ref = ActorRef(role=e.actor_role) if e.actor_role else None
+        out.append(
+            EventRead(
+                id=e.id,
+                type=e.type,
+                actor=actor_ref,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                # Public view: what happened and when; no names, phones or written text.
+                note=None if public else e.note,
+                media=[] if public else [media_read(m, settings) for m in by_event.get(e.id, [])],
+                at=e.created_at,
+                data={} if public else (e.data or {}),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- nearby
+
+
+async def nearby(
+    session: AsyncSession,
+    *,
+    lng: float,
+    lat: float,
+    category: Category,
+    radius_m: float = 250.0,
+    limit: int = 5,
+) -> list[tuple[Report, float]]:
+    """Open cases of one category within ``radius_m`` of a WGS-84 point, nearest first."""
+    dlat = radius_m / 111_000
+    dlng = radius_m / (111_000 * max(0.1, math.cos(math.radians(lat))))
+    rows = await session.scalars(
+        select(Report)
+        .where(
+            Report.category_id == category.id,
+            Report.status.in_(OPEN),
+            Report.lat.between(lat - dlat, lat + dlat),
+            Report.lng.between(lng - dlng, lng + dlng),
+        )
+        .order_by(Report.id.desc())
+        .limit(500)
+    )
+    found = []
+    for r in rows:
+        assert r.lat is not None and r.lng is not None
+        d = geo.distance_m(lng, lat, r.lng, r.lat)
+        if d <= radius_m:
+            found.append((r, d))
+    found.sort(key=lambda pair: (pair[1], -pair[0].id))
+    return found[:limit]
+
+
+def window_clause(column: Any, start: datetime | None, end: datetime | None) -> Any:
+    conds: list[Any] = []
+    if start is not None:
+        conds.append(column >= start)
+    if end is not None:
+        conds.append(column < end)
+    return and_(*conds) if conds else None
+
+
+def search_clause(q: str) -> Any:
+    number_id = parse_number(q)
+    like = f"%{q.strip()}%"
+    conds: list[Any] = [Report.description.ilike(like), Report.address.ilike(like)]
+    if number_id is not None:
+        conds.append(Report.id == number_id)
+    elif q.strip().isdigit():
+        conds.append(Report.id == int(q.strip()))
+    return or_(*conds)
+
+
+async def count_open(session: AsyncSession, user_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Report)
+            .where(Report.assignee_id == user_id, Report.status.in_(OPEN))
+        )
+        or 0
+    )

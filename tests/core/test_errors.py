@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from app.core.errors import Conflict
+
+
+class _Body(BaseModel):
+    name: str = Field(min_length=2)
+
+
+def _add_probe_routes(app: FastAPI) -> None:
+    @app.get("/_probe/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/_probe/conflict")
+    async def conflict() -> None:
+        raise Conflict("probe.conflict", "已被他人处理")
+
+    @app.post("/_probe/body")
+    async def body(data: _Body) -> _Body:
+        return data
+
+
+async def test_unexpected_error_is_a_generic_envelope(app: FastAPI) -> None:
+    _add_probe_routes(app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/_probe/boom", headers={"X-Request-ID": "req-abc"})
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["code"] == "internal_error"
+    assert "secret internal detail" not in r.text
+    assert err["details"]["request_id"] == "req-abc"
+
+
+async def test_app_error_and_validation_envelopes(app: FastAPI) -> None:
+    _add_probe_routes(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/_probe/conflict")
+        assert r.status_code == 409
+        assert r.json() == {
+            "error": {"code": "probe.conflict", "message": "已被他人处理", "details": {}}
+        }
+        r = await c.post("/_probe/body", json={"name": "x"})
+        assert r.status_code == 422
+        err = r.json()["error"]
+        assert err["code"] == "validation_error"
+        assert err["details"]["fields"][0]["field"] == "name"
+        r = await c.post(
+            "/_probe/body", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "validation_error"
