@@ -481,9 +481,10 @@ async def from_month_cells(
 
 
 def _nonempty(t: Tally) -> bool:
-    return any(getattr(t, name) for name in ("received", "resp_n", "res_n")) or bool(
-        t.resp.added or t.res.added or t.resp.removed or t.res.removed
-    )
+    """A group whose rows cancel out (cases added, then deleted) is not a group:
+    every count nets to zero, and ``resp_n``/``res_n`` count the durations, so
+    the duration multisets are empty too."""
+    return any(getattr(t, name) for name in (*COUNTS, "overdue_open"))
 
 
 def _midnight(day: date) -> datetime:

@@ -24,6 +24,7 @@ from app.core.timewin import parse_window
 from app.reports.models import Report
 from app.stats import rollup, service
 from app.stats.scope import StatsScope, scope_for_principal
+from tests.factories import make_user
 from tests.reports.helpers import act
 from tests.stats.helpers import NOW, Fixed, make_fixed
 
@@ -138,6 +139,30 @@ async def test_cells_and_ledger_equal_report(
     # A rebuild from scratch gives the same cells.
     await rollup.rebuild(session)
     assert [await assert_same(session, s, r) for s, r in scopes] == changed
+
+
+async def test_a_deleted_case_leaves_no_empty_group(session: AsyncSession, fixed: Fixed) -> None:
+    """A case moved to someone and then deleted nets to nothing in the ledger:
+    that person is not listed, as they are not when counting ``report``."""
+    postgres_only(session)
+    stranger = await make_user(session, kind="staff", name="临时人员")
+    rid = fixed.ids["A"]  # accepted and resolved: it carries both durations
+    await session.execute(
+        text("UPDATE report SET resolver_id = :u WHERE id = :id"), {"u": stranger.id, "id": rid}
+    )
+    await session.execute(text("DELETE FROM report WHERE id = :id"), {"id": rid})
+    for plan in ("auto", "base"):
+        items = await service.breakdown(
+            session,
+            scope=StatsScope(paths=None),
+            region=None,
+            lo=None,
+            hi=None,
+            by="worker",
+            plan=plan,
+        )
+        assert stranger.id not in [i.key for i in items], plan
+    await assert_same(session, StatsScope(paths=None))
 
 
 async def test_changes_that_do_not_touch_a_figure_leave_no_ledger_row(
