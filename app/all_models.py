@@ -4,6 +4,7 @@ from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
 from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
 from app.media.models import Media
 from app.org.models import Department, Region
+from app.outbox.models import OutboxMessage
 from app.policies.models import Policy, PolicyTag, PolicyTerm
 from app.reports.models import (
     Category,
@@ -32,6 +33,7 @@ __all__ = [
     "IdempotencyRecord",
     "Media",
     "Membership",
+    "OutboxMessage",
     "RateLimitBucket",
     "Region",
     "Report",

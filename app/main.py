@@ -25,6 +25,7 @@ from app.core.settings import Settings, get_settings
 from app.media.router import router as media_router
 from app.org.departments import router as departments_router
 from app.org.router import router as org_router
+from app.outbox.router import router as outbox_router
 from app.policies.router import router as policies_router
 from app.reports.categories import router as categories_router
 from app.reports.router import router as reports_router
@@ -51,6 +52,7 @@ OPENAPI_TAGS = [
     },
     {"name": "policies", "description": "政策咨询：检索、输入联想、分类与政策管理"},
     {"name": "services", "description": "便民服务：事项目录、附近服务点与营业状态、预约时段与签到"},
+    {"name": "outbox", "description": "消息投递队列：订阅消息与 Webhook 的待投递、失败与重试"},
 ]
 
 
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stats_router)
     api.include_router(policies_router)
     api.include_router(convenience_router)
+    api.include_router(outbox_router)
     app.include_router(api)
     return app
 

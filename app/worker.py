@@ -8,9 +8,12 @@ import asyncio
 import logging
 from typing import Any
 
+import httpx
+
 log = logging.getLogger("ejiaren.worker")
 
 PASS_INTERVAL_SECONDS = 15.0
+MAX_OUTBOX_BATCHES = 20
 
 
 async def run_once(state: Any) -> None:
@@ -21,8 +24,30 @@ async def run_once(state: Any) -> None:
 
     await run_sweeps(state.db)
     await recheck_pending(state.db, state.wechat)
+    await deliver_outbox(state)
     await state.limiter.purge_expired()
     await purge_expired(state.db)
+
+
+async def deliver_outbox(state: Any) -> int:
+    """Deliver what is due in the outbox, in batches until nothing due is left
+    (bounded, so one pass cannot run forever)."""
+    from app.outbox import DeliveryContext, deliver_due
+
+    shared: httpx.AsyncClient | None = getattr(state, "outbox_http", None)
+    http = shared or httpx.AsyncClient(timeout=state.settings.outbox_send_timeout_seconds)
+    try:
+        ctx = DeliveryContext(settings=state.settings, http=http, db=state.db, wechat=state.wechat)
+        sent = 0
+        for _ in range(MAX_OUTBOX_BATCHES):
+            done = await deliver_due(state.db, ctx)
+            sent += done
+            if done < state.settings.outbox_batch_size:
+                break
+        return sent
+    finally:
+        if shared is None:
+            await http.aclose()
 
 
 async def run_forever(state: Any, interval: float = PASS_INTERVAL_SECONDS) -> None:
@@ -40,6 +65,8 @@ async def run_standalone(*, once: bool = False) -> None:
     """``ejiaren worker``: the same passes, without the API."""
     from types import SimpleNamespace
 
+    # The API's modules register the outbox handlers and report-event listeners.
+    import app.main  # noqa: F401
     from app.core.db import Database
     from app.core.logging import configure_logging
     from app.core.ratelimit import RateLimiter

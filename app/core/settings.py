@@ -10,12 +10,85 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
 DEFAULT_MEDIA_SECRET = "dev-only-media-url-secret-change-me"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
+
+
+class SubscribeTemplate(BaseModel):
+    """One subscribe-message template: its id in the WeChat console, the page
+    the message opens (``{report_id}`` is filled in), and for each template
+    field the value source (a name from ``app.notify.values.SOURCES``, or a
+    fixed text after ``=``)."""
+
+    template_id: str
+    page: str | None = None
+    fields: dict[str, str]
+
+
+def default_subscribe_templates() -> dict[str, SubscribeTemplate]:
+    """Development defaults; production sets EJIAREN_WECHAT_SUBSCRIBE_TEMPLATES
+    with the template ids and field names of its own WeChat console."""
+    page = "pages/report/detail?id={report_id}"
+    return {
+        "report_dispatched": SubscribeTemplate(
+            template_id="dev-tmpl-report-dispatched",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "phrase3": "status",
+                "time4": "event_at",
+                "thing5": "assignee_name",
+            },
+        ),
+        "report_resolved": SubscribeTemplate(
+            template_id="dev-tmpl-report-resolved",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "phrase3": "status",
+                "time4": "event_at",
+                "thing5": "=已办结，请对处理结果进行评价",
+            },
+        ),
+        "task_new": SubscribeTemplate(
+            template_id="dev-tmpl-task-new",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "thing3": "description",
+                "time4": "response_due_at",
+                "thing5": "address",
+            },
+        ),
+        "task_reminder": SubscribeTemplate(
+            template_id="dev-tmpl-task-reminder",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "time3": "response_due_at",
+                "thing4": "note",
+            },
+        ),
+        "task_escalated": SubscribeTemplate(
+            template_id="dev-tmpl-task-escalated",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "phrase3": "status",
+                "time4": "event_at",
+                "thing5": "note",
+            },
+        ),
+    }
 
 
 class Settings(BaseSettings):
@@ -37,6 +110,29 @@ class Settings(BaseSettings):
     wechat_api_base: str = WECHAT_API_BASE
     wechat_timeout_seconds: float = 5.0
 
+    # -- outbox delivery and WeChat subscribe messages --
+    outbox_max_attempts: int = Field(8, ge=1, description="每条消息最多尝试次数，之后为 dead")
+    outbox_backoff_base_seconds: float = Field(
+        30.0, gt=0, description="首次重试前等待秒数，之后每次翻倍"
+    )
+    outbox_backoff_max_seconds: float = Field(3600.0, gt=0, description="重试等待的上限（秒）")
+    outbox_backoff_jitter: float = Field(0.2, ge=0, le=1, description="等待时间随机缩短的最大比例")
+    outbox_lease_seconds: int = Field(
+        300, ge=10, description="认领后未回写结果多久可被其他进程重新认领"
+    )
+    outbox_batch_size: int = Field(50, ge=1, description="每轮最多认领的消息数")
+    outbox_send_timeout_seconds: float = Field(15.0, gt=0, description="单次投递的超时（秒）")
+    wechat_token_wait_seconds: float = Field(
+        5.0, ge=0, description="另一进程正在刷新 access_token 时最多等待的秒数"
+    )
+    wechat_miniprogram_state: Literal["developer", "trial", "formal"] = Field(
+        "formal", description="订阅消息点开后进入的小程序版本"
+    )
+    wechat_subscribe_templates: dict[str, SubscribeTemplate] = Field(
+        default_factory=default_subscribe_templates,
+        description="订阅消息模板：消息类型 → 模板 id、跳转页与字段取值",
+    )
+
     media_dir: Path = Path("./var/media")
     media_url_secret: SecretStr = SecretStr(DEFAULT_MEDIA_SECRET)
 
@@ -45,6 +141,15 @@ class Settings(BaseSettings):
     rate_limit_reports: str = "10/minute"
     trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
+
+    # -- third parties: API keys, webhooks, Open311 --
+    rate_limit_api_key: str = Field("600/minute", description="每个 API Key 的请求频率上限")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="单次 webhook 投递的超时（秒）")
+    open311_public_read: bool = Field(
+        False,
+        description="Open311 GET requests 不带 api_key 时是否返回公开视图（不含地址、坐标与照片）",
+    )
+    open311_contact: str = Field("", description="Open311 discovery 中的联系方式")
 
     log_level: str = "INFO"
     run_background: bool = Field(

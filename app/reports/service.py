@@ -21,6 +21,7 @@ from app.media.service import load_owned_media, media_read
 from app.org import geo
 from app.org import service as org_service
 from app.org.models import Region
+from app.outbox import listeners as outbox_listeners
 from app.policies import service as policy_service
 from app.reports import dispatch, sla
 from app.reports.access import View
@@ -109,6 +110,8 @@ async def add_event(
                     report_id=report.id, media_id=m.id, event_id=event.id, position=position
                 )
             )
+    # Messages the event causes (notifications, webhooks) join this transaction.
+    await outbox_listeners.report_event(session, report, event)
     return event
 
 
