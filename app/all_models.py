@@ -6,6 +6,7 @@ from app.media.models import Media
 from app.org.models import Department, Region
 from app.outbox.models import OutboxMessage
 from app.policies.models import Policy, PolicyTag, PolicyTerm
+from app.privacy.models import AuditEntry
 from app.reports.models import (
     Category,
     ExtensionRequest,
@@ -19,6 +20,7 @@ from app.users.models import Membership, User
 
 __all__ = [
     "AppState",
+    "AuditEntry",
     "Booking",
     "Policy",
     "PolicyTag",

@@ -27,6 +27,7 @@ from app.org.departments import router as departments_router
 from app.org.router import router as org_router
 from app.outbox.router import router as outbox_router
 from app.policies.router import router as policies_router
+from app.privacy.router import router as privacy_router
 from app.reports.categories import router as categories_router
 from app.reports.router import router as reports_router
 from app.stats.router import router as stats_router
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(policies_router)
     api.include_router(convenience_router)
     api.include_router(outbox_router)
+    api.include_router(privacy_router)
     app.include_router(api)
     return app
 

@@ -447,7 +447,11 @@ async def read(
         else _person(
             users.get(report.assignee_id or 0), roles.get(report.assignee_id or 0), full=True
         ),
-        reporter=None if public else _person(users.get(report.reporter_id), "resident", full=True),
+        # Only the reporter sees their own name in full; handlers who must call
+        # them use the audited GET /reports/{id}/reporter-contact.
+        reporter=None
+        if public
+        else _person(users.get(report.reporter_id), "resident", full=view == "owner"),
         location=Location(lat=report.lat, lng=report.lng, coord="wgs84")
         if report.lat is not None and report.lng is not None and not public
         else None,
