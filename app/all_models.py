@@ -2,6 +2,7 @@
 
 from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
 from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
+from app.integrations.models import ApiClient, Open311Request, Webhook, WebhookDelivery  # noqa: F401
 from app.media.models import Media
 from app.org.models import Department, Region
 from app.outbox.models import OutboxMessage

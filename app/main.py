@@ -22,6 +22,7 @@ from app.core.logging import RequestIdMiddleware, configure_logging
 from app.core.migrations import current_revisions, head_revisions
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
+from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
 from app.org.departments import router as departments_router
 from app.org.router import router as org_router
@@ -53,6 +54,7 @@ OPENAPI_TAGS = [
     },
     {"name": "policies", "description": "政策咨询：检索、输入联想、分类与政策管理"},
     {"name": "services", "description": "便民服务：事项目录、附近服务点与营业状态、预约时段与签到"},
+    {"name": "integrations", "description": "第三方接入：API Key、Webhook 与投递记录"},
     {"name": "outbox", "description": "消息投递队列：订阅消息与 Webhook 的待投递、失败与重试"},
 ]
 
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stats_router)
     api.include_router(policies_router)
     api.include_router(convenience_router)
+    api.include_router(integrations_router)
     api.include_router(outbox_router)
     api.include_router(privacy_router)
     app.include_router(api)

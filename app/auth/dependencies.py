@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,13 @@ from app.org.models import Region
 from app.users.models import Membership, User
 
 _bearer = HTTPBearer(auto_error=False, description="登录接口返回的 access_token")
+API_KEY_HEADER = "X-API-Key"
+# Declared only on the routes that accept keys, so the OpenAPI file says which those are.
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="第三方接入方的 API Key（管理端 POST /admin/api-clients 创建，只显示一次）",
+)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -52,14 +60,38 @@ async def load_principal(session: AsyncSession, user: User) -> Principal:
     return Principal(user=user, grants=await load_grants(session, user.id))
 
 
-async def optional_principal(
+async def _resolve(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: AsyncSession,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+    scope: str | None,
 ) -> Principal | None:
+    """The caller: a user by bearer token, else a third party by ``X-API-Key``.
+
+    A key is honoured only where the route names the scope it needs (``scope``);
+    anywhere else it is 403 ``api_key.route_not_allowed``, so a route accepts
+    keys only by saying so.
+    """
     if credentials is None:
-        return None
+        key = request.headers.get(API_KEY_HEADER)
+        if not key:
+            return None
+        # Imported here: the integrations domain builds on this module.
+        from app.integrations import service as integrations
+
+        principal = await integrations.authenticate(request, session, settings, key)
+        if scope is None:
+            raise Forbidden("api_key.route_not_allowed", "该接口不接受 API Key 调用")
+        if not principal.has_scope(scope):
+            raise Forbidden(
+                "api_key.scope_missing",
+                f"API Key 没有 {scope} 权限",
+                details={"required_scope": scope},
+            )
+        await session.commit()
+        request.state.principal = principal
+        return principal
     claims = decode_token(settings, credentials.credentials, expected="access")
     user = await session.get(User, claims.user_id)
     if user is None or user.deleted_at is not None:
@@ -75,6 +107,15 @@ async def optional_principal(
     await session.commit()
     request.state.principal = principal
     return principal
+
+
+async def optional_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    return await _resolve(request, session, settings, credentials, None)
 
 
 async def current_principal(
@@ -110,3 +151,67 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 CurrentStaff = Annotated[Principal, Depends(current_staff)]
 CurrentAdmin = Annotated[Principal, Depends(current_admin)]
 CurrentSuperadmin = Annotated[Principal, Depends(current_superadmin)]
+
+
+# ------------------------------------------------------------ routes open to API keys
+
+Dependency = Callable[..., Awaitable[Principal | None]]
+
+
+def principal_or_key(scope: str, *, required: bool = True, role: str | None = None) -> Dependency:
+    """A user (checked as ``role``: ``staff`` or ``admin``, any user when None),
+    or an API key holding ``scope``. ``required=False`` lets anonymous callers
+    through (public routes), while a key given there is still checked."""
+
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _key: Annotated[str | None, Depends(_api_key)],
+    ) -> Principal | None:
+        principal = await _resolve(request, session, settings, credentials, scope)
+        if principal is None:
+            if required:
+                raise Unauthorized()
+            return None
+        if principal.api_client is None:
+            if role == "staff":
+                await current_staff(principal)
+            elif role == "admin":
+                await current_admin(principal)
+        return principal
+
+    dependency.__name__ = f"principal_or_key_{scope.replace(':', '_')}_{role or 'user'}"
+    return dependency
+
+
+def key_if_given(scope: str) -> Dependency:
+    """For routes open to everyone: no user is read, but a key given is checked
+    (and counted against its rate limit)."""
+
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        _key: Annotated[str | None, Depends(_api_key)],
+    ) -> Principal | None:
+        return await _resolve(request, session, settings, None, scope)
+
+    dependency.__name__ = f"key_if_given_{scope.replace(':', '_')}"
+    return dependency
+
+
+_reports_reader = principal_or_key("reports:read")
+_reports_writer = principal_or_key("reports:write")
+_reports_admin_reader = principal_or_key("reports:read", role="admin")
+_stats_reader = principal_or_key("stats:read", role="staff")
+_policies_reader = principal_or_key("policies:read", required=False)
+_services_reader = key_if_given("services:read")
+
+UserOrReportsReadKey = Annotated[Principal, Depends(_reports_reader)]
+UserOrReportsWriteKey = Annotated[Principal, Depends(_reports_writer)]
+AdminOrReportsReadKey = Annotated[Principal, Depends(_reports_admin_reader)]
+StaffOrStatsKey = Annotated[Principal, Depends(_stats_reader)]
+OptionalUserOrPoliciesKey = Annotated[Principal | None, Depends(_policies_reader)]
+OptionalServicesKey = Annotated[Principal | None, Depends(_services_reader)]

@@ -29,6 +29,8 @@ ROLE_RANK = {
     "street_admin": 4,
     "district_admin": 5,
     "superadmin": 9,
+    # The read-only grant of a third-party API key (see ``ApiClientRef``).
+    "api_client": 0,
 }
 # The region level each role is held at.
 ROLE_LEVELS: dict[str, frozenset[str]] = {
@@ -55,10 +57,24 @@ class Grant:
     department_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ApiClientRef:
+    """A third-party caller authenticated by ``X-API-Key``. Its principal holds
+    one ``api_client`` grant over the key's region: it reads (never acts) inside
+    that subtree, on the routes that accept its scopes."""
+
+    id: int
+    name: str
+    scopes: frozenset[str]
+    region_id: int
+    region_path: str
+
+
 @dataclass
 class Principal:
     user: User
     grants: list[Grant] = field(default_factory=list)
+    api_client: ApiClientRef | None = None
 
     @property
     def id(self) -> int:
@@ -87,7 +103,14 @@ class Principal:
     def has_role(self, *roles: str) -> bool:
         return self.is_superadmin or bool(self.roles & set(roles))
 
+    def has_scope(self, scope: str) -> bool:
+        return self.api_client is not None and scope in self.api_client.scopes
+
     def _grants(self, roles: Iterable[str] | None) -> list[Grant]:
+        if self.api_client is not None:
+            # A key reads its whole region whatever role a read rule asks for;
+            # routes that act refuse keys before any rule runs.
+            return list(self.grants)
         wanted = set(roles) if roles is not None else None
         return [g for g in self.grants if wanted is None or g.role in wanted]
 

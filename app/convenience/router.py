@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.auth.dependencies import CurrentAdmin, CurrentStaff, CurrentUser
+from app.auth.dependencies import CurrentAdmin, CurrentStaff, CurrentUser, OptionalServicesKey
 from app.convenience import bookings, catalogue, points
 from app.convenience.schemas import (
     BookingCreate,
@@ -67,10 +67,11 @@ def _next(items: list[int], more: bool) -> str | None:
     "/services",
     summary="便民服务事项列表与搜索（无需登录）",
     response_model=Page[ServiceRead],
-    responses=errors(404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def list_services(
     session: SessionDep,
+    _client: OptionalServicesKey,
     q: Q = None,
     category: CategoryFilter = None,
     region_id: Annotated[
@@ -100,8 +101,11 @@ async def list_services(
     "/services/categories",
     summary="便民服务事项分类（无需登录）",
     response_model=Page[ServiceCategoryRead],
+    responses=errors(401, 403, 429),
 )
-async def service_categories(session: SessionDep) -> Page[ServiceCategoryRead]:
+async def service_categories(
+    session: SessionDep, _client: OptionalServicesKey
+) -> Page[ServiceCategoryRead]:
     """上架事项用到的分类及各分类的事项数，事项多的在前；不分页，`next_cursor` 恒为 null。"""
     rows = await catalogue.categories(session)
     return Page(items=[ServiceCategoryRead(category=c, count=n) for c, n in rows], next_cursor=None)
@@ -111,9 +115,11 @@ async def service_categories(session: SessionDep) -> Page[ServiceCategoryRead]:
     "/services/{service_id}",
     summary="便民服务事项详情（无需登录）",
     response_model=ServiceRead,
-    responses=errors(404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
-async def get_service(service_id: ServiceId, session: SessionDep) -> ServiceRead:
+async def get_service(
+    service_id: ServiceId, session: SessionDep, _client: OptionalServicesKey
+) -> ServiceRead:
     """所需材料、办理地点、时间和电话。已下架或不存在的事项返回 404 `service.not_found`。"""
     return catalogue.service_read(await catalogue.get_public_service(session, service_id))
 
@@ -122,11 +128,12 @@ async def get_service(service_id: ServiceId, session: SessionDep) -> ServiceRead
     "/services/{service_id}/slots",
     summary="事项某一天的预约时段（无需登录）",
     response_model=Page[SlotRead],
-    responses=errors(404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def list_slots(
     service_id: ServiceId,
     session: SessionDep,
+    _client: OptionalServicesKey,
     day: Annotated[
         date | None,
         Query(alias="date", description="日期（北京时间）YYYY-MM-DD，默认今天"),
@@ -225,10 +232,11 @@ async def update_service(
     "/service-points/nearby",
     summary="附近的服务点（无需登录）",
     response_model=Page[NearbyPoint],
-    responses=errors(422),
+    responses=errors(401, 403, 422, 429),
 )
 async def nearby_points(
     session: SessionDep,
+    _client: OptionalServicesKey,
     lat: Annotated[float, Query(ge=-90, le=90, description="纬度")],
     lng: Annotated[float, Query(ge=-180, le=180, description="经度")],
     coord: Annotated[Coord, Query(description="坐标系，默认 gcj02（微信地图组件）")] = "gcj02",

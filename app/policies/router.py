@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.auth.dependencies import CurrentAdmin, OptionalUser
+from app.auth.dependencies import CurrentAdmin, OptionalUserOrPoliciesKey
 from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
@@ -54,11 +54,11 @@ CategoryFilter = Annotated[
     "/policies",
     summary="搜索政策（无需登录）",
     response_model=Page[PolicyHit],
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def search_policies(
     session: SessionDep,
-    principal: OptionalUser,
+    principal: OptionalUserOrPoliciesKey,
     q: Annotated[
         str | None,
         Query(
@@ -102,11 +102,11 @@ async def search_policies(
     "/policies/suggest",
     summary="输入联想（无需登录）",
     response_model=Page[Suggestion],
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def suggest_policies(
     session: SessionDep,
-    principal: OptionalUser,
+    principal: OptionalUserOrPoliciesKey,
     q: Annotated[
         str,
         Query(
@@ -128,10 +128,10 @@ async def suggest_policies(
     "/policies/categories",
     summary="政策分类（无需登录）",
     response_model=Page[CategoryCount],
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def policy_categories(
-    session: SessionDep, principal: OptionalUser, region_id: RegionFilter = None
+    session: SessionDep, principal: OptionalUserOrPoliciesKey, region_id: RegionFilter = None
 ) -> Page[CategoryCount]:
     """调用者可见的已发布政策所用的分类及各分类的政策数，从多到少排列。不分页。"""
     items = await search.categories(session, principal=principal, region_id=region_id)
@@ -142,10 +142,10 @@ async def policy_categories(
     "/policies/{policy_id}",
     summary="政策详情（无需登录）",
     response_model=PolicyRead,
-    responses=errors(401, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def get_policy(
-    policy_id: PolicyId, session: SessionDep, principal: OptionalUser
+    policy_id: PolicyId, session: SessionDep, principal: OptionalUserOrPoliciesKey
 ) -> PolicyRead:
     """已发布的政策全文（Markdown）。已发布的政策是公开文件，任何人凭 id 均可查看
     （如分享到微信群的链接）；草稿、已归档或不存在的返回 404 `policy.not_found`。"""

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import and_, or_, select
 
-from app.auth.dependencies import CurrentAdmin, CurrentStaff, CurrentUser, SettingsDep
+from app.auth.dependencies import (
+    AdminOrReportsReadKey,
+    CurrentAdmin,
+    CurrentStaff,
+    CurrentUser,
+    SettingsDep,
+    UserOrReportsReadKey,
+    UserOrReportsWriteKey,
+)
 from app.auth.principal import ADMIN_ROLES, Principal
 from app.core import clock
 from app.core.db import SessionDep
@@ -16,6 +24,7 @@ from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.core.ratelimit import Rate
 from app.core.timewin import WindowFrom, WindowTo, parse_window
+from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
 from app.org.models import Region
@@ -96,24 +105,25 @@ async def _page(
     status_code=201,
     response_model=ReportRead,
     summary="提交诉求",
-    responses=errors(401, 404, 409, 422, 429),
+    responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def create_report(
     request: Request,
     body: ReportCreate,
-    user: CurrentUser,
+    user: UserOrReportsWriteKey,
     session: SessionDep,
     settings: SettingsDep,
     key: IdempotencyKey = None,
 ) -> ReportRead | Response:
     """提交问题上报、咨询、代办或一键求助。系统按位置定位网格并自动派单给网格员；
     不在任何网格内时按居民所属网格，仍无则进入人工派单队列。支持 `Idempotency-Key`。"""
-    await request.app.state.limiter.hit(
-        f"reports:user:{user.id}",
-        Rate.parse(settings.rate_limit_reports),
-        code="report.rate_limited",
-        message="提交太频繁，请稍后再试",
-    )
+    if user.api_client is None:  # a key has its own limit, counted when it was checked
+        await request.app.state.limiter.hit(
+            f"reports:user:{user.id}",
+            Rate.parse(settings.rate_limit_reports),
+            code="report.rate_limited",
+            message="提交太频繁，请稍后再试",
+        )
     # A network call: made before the request's transaction opens.
     verdict = await moderation.check_text(request.app.state.wechat, user, body.description)
 
@@ -124,7 +134,9 @@ async def create_report(
             body=body,
             moderation=verdict,
             locator=org_service.locator_cache(request.app.state),
+            source="api" if user.api_client else "miniapp",
         )
+        integrations.check_case_region(user, report)
         return await _read(request, session, user, report, "owner")
 
     return await run_idempotent(
@@ -183,13 +195,16 @@ async def nearby_reports(
     "/reports/{report_id}",
     response_model=ReportRead,
     summary="诉求详情（含时间线）",
-    responses=errors(401, 404),
+    responses=errors(401, 403, 404, 429),
 )
 async def get_report(
-    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+    request: Request, report_id: int, user: UserOrReportsReadKey, session: SessionDep
 ) -> ReportRead:
+    """本人、经办人员与管辖范围内的工作人员可见；也接受带 `reports:read` 的 API Key
+    （其区域内的诉求，居民姓名脱敏）。"""
     report, view = await access.get_visible(session, user, report_id)
-    return await _read(request, session, user, report, view)
+    out = await _read(request, session, user, report, view)
+    return integrations.redact_for_client(user, out)
 
 
 @router.post(
@@ -417,10 +432,10 @@ async def transfer_report(
     "/admin/reports",
     response_model=Page[ReportListItem],
     summary="诉求管理列表",
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
 )
 async def admin_reports(
-    user: CurrentAdmin,
+    user: AdminOrReportsReadKey,
     session: SessionDep,
     status: StatusFilter = None,
     category: Annotated[str | None, Query(max_length=32, description="类别代码")] = None,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.dependencies import CurrentStaff
+from app.auth.dependencies import StaffOrStatsKey
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import NotFound, errors
@@ -85,12 +85,12 @@ def _items(items: list[service.Item]) -> list[BreakdownItem]:
     "/stats/summary",
     summary="指标汇总：受理量、响应率、办结率、按时办结率、满意率、重办率、超期数与时长",
     response_model=SummaryRead,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
     description=SCOPE_TEXT,
 )
 async def stats_summary(
     request: Request,
-    principal: CurrentStaff,
+    principal: StaffOrStatsKey,
     session: SessionDep,
     region_id: RegionParam = None,
     start: WindowFrom = None,
@@ -105,14 +105,14 @@ async def stats_summary(
     "/stats/breakdown",
     summary="分组指标：按街道、社区、网格、网格员或类别（网格员考核也用此接口 by=worker）",
     response_model=BreakdownRead,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
     description=SCOPE_TEXT
     + "每个分组都列出（没有诉求的也列出，比率为 null）；key 为 null 的一项是不属于任何分组的诉求"
     "（如在上级队列中、无经办人）。一件诉求计入其所在网格；计入当前经办人，办结后计入最后办结人。",
 )
 async def stats_breakdown(
     request: Request,
-    principal: CurrentStaff,
+    principal: StaffOrStatsKey,
     session: SessionDep,
     by: Annotated[By, Query(description="分组维度：street / community / grid / worker / category")],
     region_id: RegionParam = None,
@@ -128,14 +128,14 @@ async def stats_breakdown(
     "/stats/trend",
     summary="趋势：按日、周（周一开始）或月的指标（北京时间）",
     response_model=TrendRead,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
     description=SCOPE_TEXT
     + "不填 to 时截至今天结束；不填 from 时按日取 30 天、按周取 12 周、按月取 12 个月。"
     "区间内每个日/周/月都列出，最多 1000 个。",
 )
 async def stats_trend(
     request: Request,
-    principal: CurrentStaff,
+    principal: StaffOrStatsKey,
     session: SessionDep,
     interval: Annotated[Interval, Query(description="区间：day / week / month")] = "day",
     region_id: RegionParam = None,
@@ -158,13 +158,13 @@ async def stats_trend(
     "/stats/ranking",
     summary="排名（赛马）：网格或网格员按某项指标由好到差",
     response_model=RankingRead,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 429),
     description=SCOPE_TEXT + "比率越高越好；重办率、重办数、超期数与各项时长越低越好。"
     "并列时受理量多者在前，再按名称排序；指标无法计算的排在最后且无名次。",
 )
 async def stats_ranking(
     request: Request,
-    principal: CurrentStaff,
+    principal: StaffOrStatsKey,
     session: SessionDep,
     level: Annotated[Level, Query(description="排名对象：grid 网格、worker 网格员")],
     metric: Annotated[
@@ -208,7 +208,7 @@ async def stats_ranking(
 )
 async def stats_export(
     request: Request,
-    principal: CurrentStaff,
+    principal: StaffOrStatsKey,
     session: SessionDep,
     region_id: RegionParam = None,
     start: WindowFrom = None,
