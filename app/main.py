@@ -18,14 +18,18 @@ from app.auth.router import router as auth_router
 from app.convenience.router import router as convenience_router
 from app.core.db import Database
 from app.core.errors import errors, install_error_handlers
+from app.core.limits import BodyLimitMiddleware
 from app.core.logging import RequestIdMiddleware, configure_logging
 from app.core.migrations import current_revisions, head_revisions
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
+from app.ops import metrics
+from app.ops.router import router as ops_router
 from app.org.departments import router as departments_router
 from app.org.router import router as org_router
+from app.outbox import listeners as outbox_listeners
 from app.outbox.router import router as outbox_router
 from app.policies.router import router as policies_router
 from app.privacy.router import router as privacy_router
@@ -105,6 +109,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.wechat = WeChatClient.from_settings(settings)
 
     install_error_handlers(app)
+    outbox_listeners.listen(metrics.on_report_event)
+    # Innermost first: the limit and the metrics sit inside the request id.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # These stream and cap their own bodies (10 MB photos, large GeoJSON).
+        exempt=frozenset({"/api/v1/media", "/api/v1/admin/regions/import"}),
+    )
+    app.add_middleware(
+        metrics.MetricsMiddleware, metrics=metrics.METRICS, routes=metrics.RouteTemplates(app)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -141,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok")
 
     app.include_router(service)
+    app.include_router(ops_router)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(users_router)

@@ -151,6 +151,20 @@ class Settings(BaseSettings):
     )
     open311_contact: str = Field("", description="Open311 discovery 中的联系方式")
 
+    # -- operations: request limits and metrics --
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="JSON/表单请求体上限（字节）；照片上传与网格导入有各自的上限",
+    )
+    metrics_enabled: bool = Field(True, description="是否开放 GET /metrics（Prometheus）")
+    metrics_token: SecretStr | None = Field(
+        None, description="设置后 /metrics 需带 Authorization: Bearer <token>"
+    )
+    metrics_db_cache_seconds: float = Field(
+        10.0, ge=0, description="/metrics 中来自数据库的数字（在办、超时、队列积压）缓存秒数"
+    )
+
     log_level: str = "INFO"
     run_background: bool = Field(
         True,

@@ -1,0 +1,39 @@
+"""``GET /metrics`` in the Prometheus text format."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.auth.dependencies import SettingsDep
+from app.core.db import SessionDep
+from app.core.errors import NotFound, Unauthorized, errors
+from app.ops.metrics import METRICS
+
+router = APIRouter(tags=["service"])
+
+
+@router.get(
+    "/metrics",
+    summary="运行指标（Prometheus 格式）",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus 文本格式"},
+        **errors(401, 404),
+    },
+)
+async def metrics(request: Request, settings: SettingsDep, session: SessionDep) -> Response:
+    """请求数与耗时（按路由模板）、新建诉求及派单去向、在办与超时诉求数、消息队列积压、
+    后台任务运行次数。`EJIAREN_METRICS_ENABLED=false` 关闭（404）；设置
+    `EJIAREN_METRICS_TOKEN` 后需带 `Authorization: Bearer <token>`。"""
+    if not settings.metrics_enabled:
+        raise NotFound("service.metrics_disabled", "未开启运行指标")
+    if settings.metrics_token:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("service.metrics_token", "需要运行指标访问令牌")
+    await METRICS.refresh_from_db(session, settings.metrics_db_cache_seconds)
+    return Response(METRICS.render(), media_type=CONTENT_TYPE_LATEST)
