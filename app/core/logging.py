@@ -20,7 +20,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Libraries whose own log lines carry what must never be logged: aiosqlite
+# (DEBUG) and SQLAlchemy's echo print statements with their parameters (phone
+# numbers, password hashes); httpx/httpcore (INFO) print whole request URLs,
+# and WeChat's carry the app secret, login codes and access tokens in the
+# query string. They log warnings and errors only, whatever our level.
+QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "httpx", "httpcore")
+
+
 def configure_logging(level: str = "INFO") -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     root = logging.getLogger()
     if any(getattr(h, "_ejiaren", False) for h in root.handlers):
         root.setLevel(level)
