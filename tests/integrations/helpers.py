@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -43,3 +48,33 @@ async def make_api_client(
 
 def key_header(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn on the test's own event loop, leaving signal handling to pytest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve(asgi: Any) -> AsyncIterator[str]:
+    """Serve ``asgi`` over real HTTP on 127.0.0.1 (a free port), on the running
+    loop, so the app under test keeps its rolled-back test connection."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _QuietServer(uvicorn.Config(asgi, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "local test server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
