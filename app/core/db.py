@@ -35,8 +35,8 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
-    url = settings.database_url
+def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    url = url or settings.database_url
     if url.startswith("sqlite"):
         _prepare_sqlite_path(url)
         engine = create_async_engine(url, echo=settings.db_echo, connect_args={"timeout": 30})
@@ -96,6 +96,23 @@ class Database:
             autoflush=False,
         )
 
+        # Figures may be read from a replica; without one they read the primary.
+        self.read_engine: AsyncEngine | None = (
+            make_engine(settings, settings.database_read_url)
+            if settings.database_read_url
+            else None
+        )
+        self._replica_sessionmaker: async_sessionmaker[AsyncSession] | None = (
+            async_sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+            if self.read_engine is not None
+            else None
+        )
+
+    @property
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for read-only work that tolerates a replica's lag (figures)."""
+        return self._replica_sessionmaker or self.sessionmaker
+
     @property
     def write_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self._immediate_sessionmaker if self.immediate_writes else self.sessionmaker
@@ -105,6 +122,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -126,3 +145,19 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the exit code (the commit) runs before the response is sent,
 # so a failed commit turns into an error response, never a 201.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def _replica_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only session on the replica (``EJIAREN_DATABASE_READ_URL``), or on
+    the primary when there is none. Nothing is committed: it only reads."""
+    db: Database = request.app.state.db
+    session = db.read_sessionmaker()
+    try:
+        yield session
+    finally:
+        await session.rollback()
+        await session.close()
+
+
+# For routes that only read figures and may lag the primary by a replica's delay.
+ReadSessionDep = Annotated[AsyncSession, Depends(_replica_session, scope="function")]

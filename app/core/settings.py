@@ -96,6 +96,10 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite+aiosqlite:///./var/ejiaren.db"
+    database_read_url: str | None = Field(
+        None,
+        description="只读副本（PostgreSQL 流复制备库）；设置后统计接口从此读取，未设置则读主库",
+    )
     db_pool_size: int = Field(10, description="PostgreSQL 连接池常驻连接数（每个进程）")
     db_max_overflow: int = Field(10, description="连接池高峰时可额外打开的连接数")
     db_pool_timeout: float = 10.0

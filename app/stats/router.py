@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import StaffOrStatsKey
 from app.core import clock
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.errors import NotFound, errors
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.org.models import Region
@@ -91,7 +91,7 @@ def _items(items: list[service.Item]) -> list[BreakdownItem]:
 async def stats_summary(
     request: Request,
     principal: StaffOrStatsKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     region_id: RegionParam = None,
     start: WindowFrom = None,
     end: WindowTo = None,
@@ -113,7 +113,7 @@ async def stats_summary(
 async def stats_breakdown(
     request: Request,
     principal: StaffOrStatsKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     by: Annotated[By, Query(description="分组维度：street / community / grid / worker / category")],
     region_id: RegionParam = None,
     start: WindowFrom = None,
@@ -136,7 +136,7 @@ async def stats_breakdown(
 async def stats_trend(
     request: Request,
     principal: StaffOrStatsKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     interval: Annotated[Interval, Query(description="区间：day / week / month")] = "day",
     region_id: RegionParam = None,
     start: WindowFrom = None,
@@ -165,7 +165,7 @@ async def stats_trend(
 async def stats_ranking(
     request: Request,
     principal: StaffOrStatsKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     level: Annotated[Level, Query(description="排名对象：grid 网格、worker 网格员")],
     metric: Annotated[
         Metric, Query(description="排名指标，取汇总中的任一字段")
@@ -209,7 +209,7 @@ async def stats_ranking(
 async def stats_export(
     request: Request,
     principal: StaffOrStatsKey,
-    session: SessionDep,
+    session: ReadSessionDep,
     region_id: RegionParam = None,
     start: WindowFrom = None,
     end: WindowTo = None,
@@ -248,7 +248,7 @@ async def stats_export(
 async def public_banner(
     request: Request,
     response: Response,
-    session: SessionDep,
+    session: ReadSessionDep,
     region_id: Annotated[int | None, Query(description="区域 ID；不填为全部区域")] = None,
 ) -> BannerRead:
     cache: dict[int | None, tuple[float, BannerRead]] = (
