@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -25,6 +25,10 @@ def _url() -> str:
     return config.attributes.get("database_url") or get_settings().database_url
 
 
+# Any constant shared by every process of the service: the key of the lock.
+_MIGRATION_LOCK = 7_164_001
+
+
 def _do_run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -33,6 +37,10 @@ def _do_run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several containers starting at once each run ``ejiaren db upgrade``:
+            # one migrates, the others wait here and then find nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         context.run_migrations()
 
 
