@@ -6,13 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentUser, SettingsDep
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, errors
 from app.core.pagination import Cursor, Limit, Page
-from app.integrations import service
-from app.integrations.schemas import ApiClientCreate, ApiClientCreated, ApiClientRead
+from app.integrations import service, webhooks
+from app.integrations.schemas import (
+    ApiClientCreate,
+    ApiClientCreated,
+    ApiClientRead,
+    DeliveryRead,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+)
 
 router = APIRouter(tags=["integrations"])
 
@@ -25,6 +33,7 @@ async def current_key_manager(principal: CurrentUser) -> Principal:
 
 KeyManager = Annotated[Principal, Depends(current_key_manager)]
 ClientId = Annotated[int, Path(description="接入方 id")]
+WebhookId = Annotated[int, Path(description="Webhook id")]
 
 
 @router.post(
@@ -85,3 +94,89 @@ async def revoke_api_client(
     """立即生效：之后用该 Key 的调用返回 401 `api_key.invalid`，其 webhook 不再投递。"""
     await service.revoke_client(session, principal=principal, client_id=client_id)
     return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ webhooks
+
+
+@router.post(
+    "/admin/api-clients/{client_id}/webhooks",
+    status_code=201,
+    response_model=WebhookCreated,
+    summary="为接入方添加 Webhook（签名密钥只显示这一次）",
+    responses=errors(401, 403, 404, 422),
+)
+async def create_webhook(
+    client_id: ClientId,
+    body: WebhookCreate,
+    principal: KeyManager,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> WebhookCreated:
+    """事件：`report.created`、`report.dispatched`、`report.status_changed`、`report.rated`，
+    只推送接入方区域内的诉求；接入方须有 `reports:read` 权限（否则 422
+    `webhook.scope_required`）。投递为 `POST <url>`，JSON `{"id", "event", "created_at",
+    "data"}`，请求头 `X-Ejiaren-Signature: sha256=<用 secret 对原始请求体计算的
+    HMAC-SHA256 十六进制>`、`X-Ejiaren-Delivery`（与 `id` 相同，重试不变，可据此去重）与
+    `X-Ejiaren-Event`。非 2xx 或连接失败时按退避重试（408、429、5xx 与网络错误；
+    其他状态码不再重试）。生产环境中解析到内网或本机地址的 URL 一律拒绝（422
+    `webhook.url_not_allowed`），投递前也会再次检查。"""
+    hook, secret = await webhooks.create_webhook(
+        session, principal=principal, client_id=client_id, body=body, env=settings.env
+    )
+    return WebhookCreated(**webhooks.webhook_read(hook).model_dump(), secret=secret)
+
+
+@router.get(
+    "/admin/api-clients/{client_id}/webhooks",
+    response_model=Page[WebhookRead],
+    summary="接入方的 Webhook 列表",
+    responses=errors(401, 403, 404),
+)
+async def list_webhooks(
+    client_id: ClientId, principal: KeyManager, session: SessionDep
+) -> Page[WebhookRead]:
+    """不分页，`next_cursor` 恒为 null；不返回签名密钥。"""
+    rows = await webhooks.list_webhooks(session, principal=principal, client_id=client_id)
+    return Page(items=[webhooks.webhook_read(h) for h in rows], next_cursor=None)
+
+
+@router.delete(
+    "/admin/api-clients/{client_id}/webhooks/{webhook_id}",
+    status_code=204,
+    summary="删除 Webhook",
+    responses=errors(401, 403, 404),
+)
+async def delete_webhook(
+    client_id: ClientId, webhook_id: WebhookId, principal: KeyManager, session: SessionDep
+) -> Response:
+    """立即停止投递（已排队的消息也不再发送）；投递记录保留。"""
+    await webhooks.delete_webhook(
+        session, principal=principal, client_id=client_id, webhook_id=webhook_id
+    )
+    return Response(status_code=204)
+
+
+@router.get(
+    "/admin/api-clients/{client_id}/webhooks/{webhook_id}/deliveries",
+    response_model=Page[DeliveryRead],
+    summary="Webhook 投递记录",
+    responses=errors(401, 403, 404, 422),
+)
+async def list_deliveries(
+    client_id: ClientId,
+    webhook_id: WebhookId,
+    principal: KeyManager,
+    session: SessionDep,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[DeliveryRead]:
+    """每次尝试一条：状态码、错误、耗时与时间，新的在前。"""
+    return await webhooks.list_deliveries(
+        session,
+        principal=principal,
+        client_id=client_id,
+        webhook_id=webhook_id,
+        cursor=cursor,
+        limit=limit,
+    )

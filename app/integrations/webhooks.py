@@ -1,0 +1,377 @@
+"""Webhooks: report events for a client's region, signed and delivered through
+the outbox (DESIGN §9).
+
+- The listener runs inside the transaction that changed the case and only
+  writes outbox rows (kind ``webhook``), so a rolled-back change sends nothing.
+- The handler posts ``{"id", "event", "created_at", "data"}`` with
+  ``X-Ejiaren-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` and the
+  delivery id (also the body's ``id``, the same on every retry); each attempt
+  is written to the delivery log. 2xx is done; 408, 429, 5xx and network errors
+  are retried with the outbox's back-off; any other answer is final.
+- In ``prod`` a URL whose host resolves to a loopback, private, link-local or
+  otherwise non-public address is refused, when the webhook is created and again
+  before each delivery (DNS may have changed since).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core import clock
+from app.core.errors import Invalid, NotFound
+from app.core.pagination import Page, cursor_id, encode_cursor
+from app.integrations import service as clients
+from app.integrations.models import ApiClient, Webhook, WebhookDelivery
+from app.integrations.schemas import DeliveryRead, WebhookCreate, WebhookRead
+from app.org.models import Region
+from app.outbox import listeners
+from app.outbox.errors import PermanentDelivery, RetryableDelivery
+from app.outbox.models import OutboxMessage
+from app.outbox.registry import DeliveryContext, DeliveryResult, register_handler
+from app.outbox.service import enqueue
+from app.reports.models import Category, Report, ReportEvent
+from app.reports.service import report_number
+
+KIND = "webhook"
+SIGNATURE_HEADER = "X-Ejiaren-Signature"
+DELIVERY_HEADER = "X-Ejiaren-Delivery"
+EVENT_HEADER = "X-Ejiaren-Event"
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# ------------------------------------------------------------------ SSRF
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def url_problem(url: str, *, env: str) -> str | None:
+    """Why ``url`` may not receive webhooks, or None. Outside ``prod`` any
+    http(s) URL is allowed (local receivers in development and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "地址须为 http(s) URL"
+    if parts.username or parts.password:
+        return "地址中不能包含用户名或密码"
+    if env != "prod":
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
+    except OSError:
+        return "无法解析该地址的主机名"
+    addresses = {info[4][0] for info in infos}
+    if not addresses or not all(_public(str(a)) for a in addresses):
+        return "该地址指向内网或本机，不允许"
+    return None
+
+
+# ------------------------------------------------------------------ admin side
+
+
+def webhook_not_found() -> NotFound:
+    return NotFound("webhook.not_found", "Webhook 不存在")
+
+
+def webhook_read(hook: Webhook) -> WebhookRead:
+    return WebhookRead(
+        id=hook.id, url=hook.url, events=list(hook.events), created_at=hook.created_at
+    )
+
+
+async def create_webhook(
+    session: AsyncSession, *, principal: Principal, client_id: int, body: WebhookCreate, env: str
+) -> tuple[Webhook, str]:
+    client, _ = await clients.get_client(session, principal=principal, client_id=client_id)
+    if client.revoked_at is not None:
+        raise Invalid("api_client.revoked", "该接入方的 Key 已吊销")
+    if "reports:read" not in client.scopes:
+        raise Invalid("webhook.scope_required", "接收诉求事件需要 reports:read 权限")
+    problem = await url_problem(body.url, env=env)
+    if problem is not None:
+        raise Invalid("webhook.url_not_allowed", problem, details={"url": body.url})
+    secret = secrets.token_hex(32)
+    hook = Webhook(
+        client_id=client.id,
+        url=body.url,
+        events=list(body.events),
+        secret=secret,
+        created_at=clock.now(),
+    )
+    session.add(hook)
+    await session.flush()
+    return hook, secret
+
+
+async def list_webhooks(
+    session: AsyncSession, *, principal: Principal, client_id: int
+) -> list[Webhook]:
+    await clients.get_client(session, principal=principal, client_id=client_id)
+    stmt = (
+        select(Webhook)
+        .where(Webhook.client_id == client_id, Webhook.deleted_at.is_(None))
+        .order_by(Webhook.id.desc())
+    )
+    return list(await session.scalars(stmt))
+
+
+async def get_webhook(
+    session: AsyncSession, *, principal: Principal, client_id: int, webhook_id: int
+) -> Webhook:
+    await clients.get_client(session, principal=principal, client_id=client_id)
+    hook = await session.get(Webhook, webhook_id)
+    if hook is None or hook.client_id != client_id:
+        raise webhook_not_found()
+    return hook
+
+
+async def delete_webhook(
+    session: AsyncSession, *, principal: Principal, client_id: int, webhook_id: int
+) -> None:
+    hook = await get_webhook(
+        session, principal=principal, client_id=client_id, webhook_id=webhook_id
+    )
+    if hook.deleted_at is None:
+        hook.deleted_at = clock.now()
+    await session.flush()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    client_id: int,
+    webhook_id: int,
+    cursor: str | None,
+    limit: int,
+) -> Page[DeliveryRead]:
+    await get_webhook(session, principal=principal, client_id=client_id, webhook_id=webhook_id)
+    stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+    last = cursor_id(cursor)
+    if last is not None:
+        stmt = stmt.where(WebhookDelivery.id < last)
+    rows = list(await session.scalars(stmt.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[
+            DeliveryRead(
+                id=d.id,
+                delivery_id=d.delivery_id,
+                event=d.event,
+                attempt=d.attempt,
+                status_code=d.status_code,
+                error=d.error,
+                duration_ms=d.duration_ms,
+                at=d.created_at,
+            )
+            for d in rows
+        ],
+        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
+    )
+
+
+# ------------------------------------------------------------------ events → outbox
+
+
+def event_names(event: ReportEvent) -> list[str]:
+    names = []
+    if event.type == "created":
+        names.append("report.created")
+    if event.type == "dispatched":
+        names.append("report.dispatched")
+    if event.type == "rated":
+        names.append("report.rated")
+    if event.to_status and event.from_status and event.to_status != event.from_status:
+        names.append("report.status_changed")
+    return names
+
+
+async def on_report_event(session: AsyncSession, report: Report, event: ReportEvent) -> None:
+    """Queue one message per matching webhook: live, of a live client whose
+    region holds the case, subscribed to the event."""
+    names = event_names(event)
+    if not names:
+        return
+    rows = (
+        await session.execute(
+            select(Webhook, Region.path)
+            .join(ApiClient, ApiClient.id == Webhook.client_id)
+            .join(Region, Region.id == ApiClient.region_id)
+            .where(Webhook.deleted_at.is_(None), ApiClient.revoked_at.is_(None))
+        )
+    ).all()
+    hooks = [h for h, path in rows if report.region_path.startswith(path)]
+    if not hooks:
+        return
+    data = await _event_data(session, report, event)
+    for hook in hooks:
+        for name in names:
+            if name in hook.events:
+                await enqueue(
+                    session,
+                    kind=KIND,
+                    target=hook.url,
+                    payload={
+                        "webhook_id": hook.id,
+                        "event": name,
+                        "created_at": event.created_at.isoformat(),
+                        "data": data,
+                    },
+                )
+
+
+async def _event_data(session: AsyncSession, report: Report, event: ReportEvent) -> dict[str, Any]:
+    """The case as an integrator may know it, without residents' personal data
+    (they read the rest with GET /reports/{id})."""
+    category = await session.get(Category, report.category_id)
+    return {
+        "report": {
+            "id": report.id,
+            "number": report_number(report),
+            "kind": report.kind,
+            "category": category.code if category else None,
+            "status": report.status,
+            "grid_id": report.grid_id,
+            "created_at": report.created_at.isoformat(),
+            "response_due_at": report.response_due_at.isoformat()
+            if report.response_due_at
+            else None,
+            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
+            "rating": report.rating_score,
+        },
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "from_status": event.from_status,
+            "to_status": event.to_status,
+            "at": event.created_at.isoformat(),
+        },
+    }
+
+
+# ------------------------------------------------------------------ delivery
+
+
+async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResult:
+    payload = message.payload
+    async with ctx.db.session(write=False) as session:
+        row = (
+            await session.execute(
+                select(Webhook.id, Webhook.url, Webhook.secret, Webhook.deleted_at)
+                .join(ApiClient, ApiClient.id == Webhook.client_id)
+                .where(Webhook.id == payload["webhook_id"], ApiClient.revoked_at.is_(None))
+            )
+        ).first()
+    if row is None or row.deleted_at is not None:
+        raise PermanentDelivery("webhook 已删除或接入方已吊销")
+    hook = _Target(id=row.id, url=row.url, secret=row.secret)
+    body = json.dumps(
+        {
+            "id": message.delivery_id,
+            "event": payload["event"],
+            "created_at": payload["created_at"],
+            "data": payload["data"],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    problem = await url_problem(hook.url, env=ctx.settings.env)
+    if problem is not None:
+        await _log(ctx, hook, message, None, problem, 0)
+        raise PermanentDelivery(problem)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "ejiaren-webhooks/1",
+        SIGNATURE_HEADER: sign(hook.secret, body),
+        DELIVERY_HEADER: message.delivery_id,
+        EVENT_HEADER: payload["event"],
+    }
+    started = time.monotonic()
+    try:
+        response = await ctx.http.post(
+            hook.url,
+            content=body,
+            headers=headers,
+            timeout=ctx.settings.webhook_timeout_seconds,
+            follow_redirects=False,
+        )
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+        await _log(ctx, hook, message, None, error, _ms(started))
+        raise RetryableDelivery(error) from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        await _log(ctx, hook, message, status, None, _ms(started))
+        return DeliveryResult({"status_code": status})
+    error = f"HTTP {status}"
+    await _log(ctx, hook, message, status, error, _ms(started))
+    if status >= 500 or status in _RETRY_STATUSES:
+        raise RetryableDelivery(error, retry_after=_retry_after(response))
+    raise PermanentDelivery(error)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class _Target:
+    id: int
+    url: str
+    secret: str
+
+
+async def _log(
+    ctx: DeliveryContext,
+    hook: _Target,
+    message: OutboxMessage,
+    status: int | None,
+    error: str | None,
+    duration_ms: int,
+) -> None:
+    async with ctx.db.session(write=True) as session:
+        session.add(
+            WebhookDelivery(
+                webhook_id=hook.id,
+                delivery_id=message.delivery_id,
+                event=message.payload["event"],
+                attempt=message.attempts,
+                status_code=status,
+                error=error,
+                duration_ms=duration_ms,
+                created_at=clock.now(),
+            )
+        )
+        await session.commit()
+
+
+register_handler(KIND, deliver)
+listeners.listen(on_report_event)

@@ -1,0 +1,202 @@
+"""Webhooks: events queued with the change, delivered through the outbox to a
+real local HTTP receiver that checks the signature, retried, and logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import clock
+from app.core.settings import Settings
+from app.integrations.webhooks import event_names, url_problem
+from app.outbox import DeliveryContext, deliver_due
+from app.outbox.models import OutboxMessage
+from app.reports.models import ReportEvent
+from tests.auth.helpers import error_code
+from tests.factories import make_staff
+from tests.integrations.helpers import make_api_client, serve
+from tests.reports.helpers import IN_GRID, World, make_world, submit, wgs
+
+API = "/api/v1"
+IN_FAR_GRID = (112.925, 35.005)
+
+
+@pytest.fixture
+async def world(session: AsyncSession, settings: Settings) -> World:
+    return await make_world(session, settings)
+
+
+class Receiver:
+    """A tiny ASGI receiver: answers ``statuses`` in turn (then 200) and keeps
+    what it got, with whether the signature matched."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.secret = ""
+        self.got: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        self.got.append(
+            {
+                "signed": hmac.compare_digest(headers.get("x-ejiaren-signature", ""), expected),
+                "delivery": headers.get("x-ejiaren-delivery"),
+                "body": json.loads(body),
+            }
+        )
+        status = self.statuses.pop(0) if self.statuses else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_signed_delivery_is_retried_and_logged(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    admin = await make_staff(session, "district_admin", world.tree.district)
+    h = world.h(admin)
+    api_client, _ = await make_api_client(session, world.tree.community, ["reports:read"])
+    receiver = Receiver([503])
+    async with serve(receiver) as base, httpx.AsyncClient() as http:
+        r = await client.post(
+            f"{API}/admin/api-clients/{api_client.id}/webhooks",
+            json={"url": f"{base}/hook", "events": ["report.created"]},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        receiver.secret = hook["secret"]
+        r = await client.get(f"{API}/admin/api-clients/{api_client.id}/webhooks", headers=h)
+        assert [w["id"] for w in r.json()["items"]] == [hook["id"]]
+        assert "secret" not in r.json()["items"][0]
+
+        case = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()
+        await submit(client, world.h(world.resident), location=wgs(IN_FAR_GRID))  # not theirs
+        queued = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook"))
+        )
+        assert len(queued) == 1
+        assert queued[0].payload["data"]["report"]["id"] == case["id"]
+
+        ctx = DeliveryContext(
+            settings=app.state.settings, http=http, db=app.state.db, wechat=app.state.wechat
+        )
+        assert await deliver_due(app.state.db, ctx) == 0  # the receiver answered 503
+        clock.set_now(clock.now() + timedelta(hours=2))
+        assert await deliver_due(app.state.db, ctx) == 1
+        clock.set_now(None)
+
+    assert len(receiver.got) == 2
+    assert all(g["signed"] for g in receiver.got)
+    first, second = receiver.got
+    assert first["delivery"] == second["delivery"] == first["body"]["id"]
+    assert first["body"] == second["body"]
+    assert set(first["body"]) == {"id", "event", "created_at", "data"}
+    assert first["body"]["event"] == "report.created"
+    assert first["body"]["data"]["report"]["number"] == case["number"]
+
+    url = f"{API}/admin/api-clients/{api_client.id}/webhooks/{hook['id']}/deliveries"
+    r = await client.get(url, headers=h, params={"limit": 1})
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert [(d["attempt"], d["status_code"]) for d in page["items"]] == [(2, 200)]
+    assert page["next_cursor"]
+    r = await client.get(url, headers=h, params={"cursor": page["next_cursor"]})
+    [older] = r.json()["items"]
+    assert (older["attempt"], older["status_code"], older["error"]) == (1, 503, "HTTP 503")
+    assert older["delivery_id"] == first["delivery"]
+    assert older["duration_ms"] is not None
+
+    r = await client.delete(
+        f"{API}/admin/api-clients/{api_client.id}/webhooks/{hook['id']}", headers=h
+    )
+    assert r.status_code == 204
+    await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+    count = len(
+        list(await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook")))
+    )
+    assert count == 1
+
+
+async def test_webhook_rules_and_scope(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    admin = await make_staff(session, "district_admin", world.tree.district)
+    h = world.h(admin)
+    reader, _ = await make_api_client(session, world.tree.community, ["reports:read"])
+    stats_only, _ = await make_api_client(session, world.tree.community, ["stats:read"])
+    body = {"url": "https://hotline.example.cn/hook", "events": ["report.rated"]}
+    r = await client.post(f"{API}/admin/api-clients/{stats_only.id}/webhooks", json=body, headers=h)
+    assert r.status_code == 422 and error_code(r) == "webhook.scope_required"
+    for bad in (
+        {"url": "ftp://hotline.example.cn/hook", "events": ["report.rated"]},
+        {"url": "https://hotline.example.cn/hook", "events": ["report.deleted"]},
+        {"url": "https://hotline.example.cn/hook", "events": []},
+    ):
+        r = await client.post(f"{API}/admin/api-clients/{reader.id}/webhooks", json=bad, headers=h)
+        assert r.status_code == 422, bad
+    r = await client.post(
+        f"{API}/admin/api-clients/{reader.id}/webhooks",
+        json=body,
+        headers=world.h(world.street_admin),
+    )
+    assert r.status_code == 403
+    r = await client.get(
+        f"{API}/admin/api-clients/{reader.id}/webhooks/999999/deliveries", headers=h
+    )
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "refused"),
+    [
+        ("http://127.0.0.1:8000/hook", "prod", True),
+        ("http://localhost/hook", "prod", True),
+        ("http://10.1.2.3/hook", "prod", True),
+        ("http://192.168.1.10/hook", "prod", True),
+        ("http://169.254.169.254/latest", "prod", True),
+        ("http://[::1]/hook", "prod", True),
+        ("http://[::ffff:127.0.0.1]/hook", "prod", True),
+        ("http://93.184.216.34/hook", "prod", False),
+        ("http://127.0.0.1:8000/hook", "test", False),
+        ("http://127.0.0.1:8000/hook", "dev", False),
+        ("file:///etc/passwd", "test", True),
+        ("http://user:pw@93.184.216.34/", "prod", True),
+    ],
+)
+async def test_private_addresses_are_refused_in_prod(url: str, env: str, refused: bool) -> None:
+    assert (await url_problem(url, env=env) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("type_", "from_status", "to_status", "names"),
+    [
+        ("created", None, "submitted", ["report.created"]),
+        ("dispatched", "submitted", "dispatched", ["report.dispatched", "report.status_changed"]),
+        ("accepted", "dispatched", "in_progress", ["report.status_changed"]),
+        ("rated", "resolved", "closed", ["report.rated", "report.status_changed"]),
+        ("progress", None, None, []),
+        ("reminded", None, None, []),
+    ],
+)
+def test_which_events_a_timeline_entry_raises(
+    type_: str, from_status: str | None, to_status: str | None, names: list[str]
+) -> None:
+    event = ReportEvent(type=type_, from_status=from_status, to_status=to_status)
+    assert event_names(event) == names
