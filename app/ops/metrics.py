@@ -185,7 +185,8 @@ def count_new_report(session: AsyncSession, metrics: Metrics, kind: str, rule: s
                 metrics.reports_created.labels(k).inc()
                 metrics.reports_dispatched.labels(r or "unknown").inc()
 
-        def _rolled_back(_: Any) -> None:
+        # after_soft_rollback passes the session and the previous transaction.
+        def _rolled_back(_: Any, __: Any) -> None:
             session.info.pop("metrics_new_reports", None)
 
         event.listen(session.sync_session, "after_commit", _committed, once=True)

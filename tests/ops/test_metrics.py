@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
@@ -105,3 +106,17 @@ async def test_metrics_can_be_switched_off_or_protected(
     assert r.status_code == 401
     text = await _scrape(client, Authorization="Bearer s3cret-token")
     assert "ejiaren_http_requests_total" in text
+
+
+async def test_a_rolled_back_case_is_not_counted(session: AsyncSession) -> None:
+    from app.ops.metrics import count_new_report
+
+    counter = METRICS.reports_dispatched.labels("test_rollback_rule")
+    before = counter._value.get()
+    await session.execute(text("SELECT 1"))  # a case is made inside a transaction
+    count_new_report(session, METRICS, "issue", "test_rollback_rule")
+    await session.rollback()
+    assert counter._value.get() == before
+    count_new_report(session, METRICS, "issue", "test_rollback_rule")
+    await session.commit()
+    assert counter._value.get() == before + 1
