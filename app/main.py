@@ -25,10 +25,10 @@ from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
+from app.open311.router import router as open311_router
 from app.ops import metrics
 from app.ops.router import router as ops_router
 from app.org.departments import router as departments_router
-from app.open311.router import router as open311_router
 from app.org.router import router as org_router
 from app.outbox import listeners as outbox_listeners
 from app.outbox.router import router as outbox_router
@@ -60,7 +60,10 @@ OPENAPI_TAGS = [
     {"name": "policies", "description": "政策咨询：检索、输入联想、分类与政策管理"},
     {"name": "services", "description": "便民服务：事项目录、附近服务点与营业状态、预约时段与签到"},
     {"name": "integrations", "description": "第三方接入：API Key、Webhook 与投递记录"},
-    {"name": "open311", "description": "Open311 GeoReport v2（/open311/v2/，JSON 与 XML，错误格式按该规范）"},
+    {
+        "name": "open311",
+        "description": "Open311 GeoReport v2（/open311/v2/，JSON 与 XML，错误格式按该规范）",
+    },
     {"name": "outbox", "description": "消息投递队列：订阅消息与 Webhook 的待投递、失败与重试"},
 ]
 
