@@ -11,9 +11,12 @@ test, every microsecond the generator spends per request is taken from them.
     python -m bench.loadgen spec.json > result.json
 
 Spec: ``{"host", "port", "concurrency", "max_seconds", "warmup": [Request],
-"requests": [Request], "rate"?}`` with ``Request = {"method", "path", "headers",
-"body"}``. With ``rate`` (requests per second) the measured phase is open loop
-instead: requests are due at a fixed pace whatever the answers do.
+"requests": [Request], "rate"?, "outcomes"?}`` with ``Request = {"method", "path",
+"headers", "body", "keep_body"?}``. With ``rate`` (requests per second) the
+measured phase is open loop instead: requests are due at a fixed pace whatever
+the answers do. With ``outcomes`` the result also lists, for every measured
+request, ``[index, status, latency_ms, body]`` (the body only for requests
+marked ``keep_body``), for callers that check answers one by one.
 Loopback only: the host must be 127.0.0.1.
 """
 
@@ -70,6 +73,7 @@ async def run_phase(
     concurrency: int,
     max_seconds: float,
     rate: float | None = None,
+    outcomes: bool = False,
 ) -> dict[str, Any]:
     """Closed loop by default; with ``rate``, open loop: request i is due at
     ``i / rate`` seconds and its latency counts from then, so time spent
@@ -78,6 +82,7 @@ async def run_phase(
     latencies_ms: list[float] = []
     statuses: dict[int, int] = {}
     samples: list[dict[str, Any]] = []
+    answers: list[list[Any]] = []
     next_index = 0
     started = time.perf_counter()
     deadline = started + max_seconds
@@ -130,6 +135,11 @@ async def run_phase(
                 latencies_ms.append((t1 - t0) * 1000)
                 finished_at = max(finished_at, t1)
                 statuses[status] = statuses.get(status, 0) + 1
+                if outcomes:
+                    kept = (
+                        body.decode(errors="replace") if requests[index].get("keep_body") else None
+                    )
+                    answers.append([index, status, round((t1 - t0) * 1000, 3), kept])
                 if not 200 <= status < 300 and len(samples) < ERROR_SAMPLES:
                     samples.append({"status": status, "body": body[:400].decode(errors="replace")})
                 if not keep:
@@ -143,7 +153,7 @@ async def run_phase(
     await asyncio.gather(*scheduler, *[client() for _ in range(concurrency)])
     elapsed = finished_at - started
     ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-    return {
+    result = {
         "requests": len(latencies_ms),
         "ok": ok,
         "errors": len(latencies_ms) - ok,
@@ -155,6 +165,9 @@ async def run_phase(
         "stopped_by_time": len(latencies_ms) < len(encoded),
         "offered_rate_rps": rate,
     }
+    if outcomes:
+        result["outcomes"] = answers
+    return result
 
 
 async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +180,13 @@ async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
         warmup = await run_phase(host, port, spec["warmup"], concurrency, spec["max_seconds"])
         warmup.pop("latencies_ms")
     measured = await run_phase(
-        host, port, spec["requests"], concurrency, spec["max_seconds"], spec.get("rate")
+        host,
+        port,
+        spec["requests"],
+        concurrency,
+        spec["max_seconds"],
+        spec.get("rate"),
+        outcomes=bool(spec.get("outcomes")),
     )
     return {"warmup": warmup, "measured": measured}
 
