@@ -16,7 +16,7 @@ Spec: ``{"host", "port", "concurrency", "max_seconds", "warmup": [Request],
 measured phase is open loop instead: requests are due at a fixed pace whatever
 the answers do. With ``outcomes`` the result also lists, for every measured
 request, ``[index, status, latency_ms, body]`` (the body only for requests
-marked ``keep_body``), for callers that check answers one by one.
+marked ``keep_body`` and for errors), for callers that check answers one by one.
 Loopback only: the host must be 127.0.0.1.
 """
 
@@ -136,9 +136,8 @@ async def run_phase(
                 finished_at = max(finished_at, t1)
                 statuses[status] = statuses.get(status, 0) + 1
                 if outcomes:
-                    kept = (
-                        body.decode(errors="replace") if requests[index].get("keep_body") else None
-                    )
+                    keep_body = requests[index].get("keep_body") or not 200 <= status < 400
+                    kept = body[:2000].decode(errors="replace") if keep_body else None
                     answers.append([index, status, round((t1 - t0) * 1000, 3), kept])
                 if not 200 <= status < 300 and len(samples) < ERROR_SAMPLES:
                     samples.append({"status": status, "body": body[:400].decode(errors="replace")})
