@@ -34,6 +34,8 @@ from app.core.db import Database
 from app.core.errors import AppError, Conflict, Invalid
 from app.core.models import IdempotencyRecord
 
+# How long a claimed key waits for its first attempt before a retry may take it
+# over (``EJIAREN_IDEMPOTENCY_LEASE_SECONDS``); also the purge grace period.
 LEASE = timedelta(seconds=30)
 RETENTION = timedelta(hours=24)
 _NOT_REMEMBERED = {409, 429}
@@ -61,6 +63,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONResponse:
     """Claim ``key`` for ``owner``; or the stored response of a finished attempt."""
     insert = sqlite_insert if db.is_sqlite else pg_insert
+    lease = timedelta(seconds=db.settings.idempotency_lease_seconds)
     for _ in range(3):
         now = clock.now()
         token = secrets.token_hex(8)
@@ -74,7 +77,7 @@ async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONR
                     state="in_flight",
                     lease_token=token,
                     created_at=now,
-                    expires_at=now + LEASE,
+                    expires_at=now + lease,
                 )
                 .on_conflict_do_nothing(index_elements=["owner", "key"])
                 .returning(IdempotencyRecord.id)
@@ -114,7 +117,7 @@ async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONR
                     IdempotencyRecord.lease_token == row.lease_token,
                     IdempotencyRecord.state == "in_flight",
                 )
-                .values(lease_token=token, expires_at=now + LEASE)
+                .values(lease_token=token, expires_at=now + lease)
             )
             if getattr(taken, "rowcount", 0) == 1:
                 await session.commit()

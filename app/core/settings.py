@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     open311_contact: str = Field("", description="Open311 discovery 中的联系方式")
 
     # -- operations: request limits and metrics --
+    idempotency_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="幂等键被认领后，首次请求未完成（如进程崩溃）多久后允许重试接手（秒）；"
+        "应大于最慢请求的耗时",
+    )
     max_body_bytes: int = Field(
         1024 * 1024,
         ge=1024,
