@@ -40,6 +40,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,12 @@ def mixed_requests(
     from urllib.parse import quote
 
     kinds, weights = zip(*MIX.items(), strict=True)
-    new = iter(submissions(int(n * MIX["submit"]) + 1, world, rng))
+
+    def more() -> Iterator[tuple[int, dict[str, Any]]]:
+        while True:  # the mix is random: make submissions as they are drawn
+            yield from submissions(max(50, int(n * MIX["submit"] / 4)), world, rng)
+
+    new = more()
     to_accept = [c for c in cases if c["assignee_id"] in world.workers]
     rng.shuffle(to_accept)
     resolves: list[tuple[int, dict[str, Any]]] = []  # (due position, case)
