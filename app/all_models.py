@@ -4,6 +4,7 @@ from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
 from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
 from app.integrations.models import ApiClient, Open311Request, Webhook, WebhookDelivery  # noqa: F401
 from app.media.models import Media
+from app.notify.models import SubscribeConsent
 from app.org.models import Department, Region
 from app.outbox.models import OutboxMessage
 from app.policies.models import Policy, PolicyTag, PolicyTerm
@@ -29,6 +30,7 @@ __all__ = [
     "Service",
     "ServicePoint",
     "ServiceSlot",
+    "SubscribeConsent",
     "Category",
     "Department",
     "ExtensionRequest",

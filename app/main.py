@@ -25,6 +25,8 @@ from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
+from app.notify import service as notify_service
+from app.notify.router import router as notify_router
 from app.open311.router import router as open311_router
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -111,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.limiter = RateLimiter(app.state.db, settings.redis_url)
-    app.state.wechat = WeChatClient.from_settings(settings)
+    app.state.wechat = WeChatClient.from_settings(settings, db=app.state.db)
+    notify_service.configure(settings)
 
     install_error_handlers(app)
     outbox_listeners.listen(metrics.on_report_event)
@@ -165,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(users_router)
+    api.include_router(notify_router)
     api.include_router(org_router)
     api.include_router(departments_router)
     api.include_router(media_router)

@@ -80,7 +80,7 @@ async def run_standalone(*, once: bool = False) -> None:
         settings=settings,
         db=db,
         limiter=RateLimiter(db, settings.redis_url),
-        wechat=WeChatClient.from_settings(settings),
+        wechat=WeChatClient.from_settings(settings, db=db),
     )
     log.info("worker started")
     try:

@@ -21,7 +21,7 @@ WECHAT_API_BASE = "https://api.weixin.qq.com"
 class SubscribeTemplate(BaseModel):
     """One subscribe-message template: its id in the WeChat console, the page
     the message opens (``{report_id}`` is filled in), and for each template
-    field the value source (a name from ``app.notify.values.SOURCES``, or a
+    field the value source (a name from ``app.notify.service.SOURCES``, or a
     fixed text after ``=``)."""
 
     template_id: str

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 import httpx
 
 from app.core import clock
+from app.core.db import Database
 from app.core.settings import Settings
 from app.wechat.errors import (
     TOKEN_ERRCODES,
@@ -28,11 +29,17 @@ from app.wechat.errors import (
     WeChatUnavailable,
     error_for,
 )
+from app.wechat.tokens import (
+    TOKEN_REFRESH_MARGIN,
+    AccessTokenCache,
+    DatabaseTokenCache,
+    RedisTokenCache,
+    TokenStore,
+)
+
+__all__ = ["TOKEN_REFRESH_MARGIN", "AccessTokenCache", "WeChatClient", "WeChatIdentity"]
 
 log = logging.getLogger("ejiaren.wechat")
-
-# Refresh this long before WeChat's expiry, so a token never dies mid-request.
-TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 
 
 class _HideQueryString(logging.Filter):
@@ -61,43 +68,13 @@ class WeChatIdentity(NamedTuple):
     unionid: str | None
 
 
-class AccessTokenCache:
-    """The access token of this process, in memory.
-
-    Kept behind these three methods so a shared store (database or Redis) can
-    replace it without touching the client: with one process per token,
-    several processes each fetch their own, which ``stable_token`` tolerates.
-    """
-
-    def __init__(self) -> None:
-        self._token: str | None = None
-        self._expires_at: datetime | None = None
-
-    async def get(self) -> str | None:
-        """The cached token while it has more than the margin left, else ``None``."""
-        if self._token is None or self._expires_at is None:
-            return None
-        if self._expires_at - TOKEN_REFRESH_MARGIN <= clock.now():
-            return None
-        return self._token
-
-    async def put(self, token: str, expires_at: datetime) -> None:
-        self._token, self._expires_at = token, expires_at
-
-    async def invalidate(self, token: str) -> None:
-        """Forget ``token`` (only if it is still the cached one: another task may
-        already have replaced it)."""
-        if self._token == token:
-            self._token = self._expires_at = None
-
-
 class WeChatClient:
     def __init__(
         self,
         settings: Settings,
         http: httpx.AsyncClient,
         *,
-        token_cache: AccessTokenCache | None = None,
+        token_cache: TokenStore | None = None,
         fake: Any = None,
     ) -> None:
         self.settings = settings
@@ -109,8 +86,19 @@ class WeChatClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        db: Database | None = None,
     ) -> WeChatClient:
+        """The client of this process. The access token is shared through Redis
+        when ``redis_url`` is set, else through ``db`` when given, else kept in memory."""
+        token_cache: TokenStore | None = None
+        if settings.redis_url:
+            token_cache = RedisTokenCache(settings.redis_url)
+        elif db is not None:
+            token_cache = DatabaseTokenCache(db)
         base_url = settings.wechat_api_base
         fake = None
         if transport is None and settings.wechat_offline:
@@ -125,10 +113,12 @@ class WeChatClient:
             transport=transport,
             timeout=settings.wechat_timeout_seconds,
         )
-        return cls(settings, http, fake=fake)
+        return cls(settings, http, token_cache=token_cache, fake=fake)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if isinstance(self.tokens, RedisTokenCache):
+            await self.tokens.aclose()
 
     # -- transport ---------------------------------------------------------
 
@@ -206,7 +196,7 @@ class WeChatClient:
             token = await self.tokens.get()
             if token:
                 return token
-            return await self._fetch_token(force=False)
+            return await self._refresh(rejected=None)
 
     async def _refresh_rejected(self, rejected: str) -> str:
         """A new token after WeChat refused ``rejected``."""
@@ -215,12 +205,40 @@ class WeChatClient:
             token = await self.tokens.get()
             if token and token != rejected:
                 return token
-            token = await self._fetch_token(force=False)
-            if token == rejected:
-                # stable_token still hands out the token that was just refused
-                # (revoked elsewhere): force a new one (WeChat allows 20 a day).
-                token = await self._fetch_token(force=True)
-            return token
+            return await self._refresh(rejected=rejected)
+
+    async def _refresh(self, *, rejected: str | None) -> str:
+        """Fetch a token as the one process holding the refresh lock. While
+        another process holds it, use the token that is still valid (inside the
+        refresh margin) or wait briefly for the new one; if the holder seems
+        gone, fetch anyway (``stable_token`` hands every caller the same token)."""
+        waited = 0.0
+        step = 0.05
+        while True:
+            if await self.tokens.try_lock():
+                try:
+                    token = await self.tokens.get()
+                    if token and token != rejected:
+                        return token  # refreshed by the previous holder
+                    return await self._fetch_fresh(rejected)
+                finally:
+                    await self.tokens.unlock()
+            still_valid = await self.tokens.get(margin=timedelta(0))
+            if still_valid and still_valid != rejected:
+                return still_valid
+            if waited >= self.settings.wechat_token_wait_seconds:
+                return await self._fetch_fresh(rejected)
+            await asyncio.sleep(step)
+            waited += step
+            step = min(step * 2, 0.5)
+
+    async def _fetch_fresh(self, rejected: str | None) -> str:
+        token = await self._fetch_token(force=False)
+        if rejected is not None and token == rejected:
+            # stable_token still hands out the token that was just refused
+            # (revoked elsewhere): force a new one (WeChat allows 20 a day).
+            token = await self._fetch_token(force=True)
+        return token
 
     async def _fetch_token(self, *, force: bool) -> str:
         data = await self._checked(
@@ -251,6 +269,14 @@ class WeChatClient:
         if errcode := _errcode(data):
             raise error_for(errcode)
         return data
+
+    # -- subscribe messages ------------------------------------------------
+
+    async def send_subscribe_message(self, message: dict[str, Any]) -> dict[str, Any]:
+        """``cgi-bin/message/subscribe/send``: ``message`` has ``touser``,
+        ``template_id``, ``data`` and optionally ``page``, ``miniprogram_state``
+        and ``lang``. Errors raise (43101 as ``WeChatNoConsent``)."""
+        return await self.call_with_token("/cgi-bin/message/subscribe/send", message)
 
     # -- phone -------------------------------------------------------------
 

@@ -55,6 +55,14 @@ class WeChatUnavailable(WeChatError):
     message = "暂时无法连接微信服务，请稍后再试"
 
 
+class WeChatNoConsent(WeChatError):
+    """43101: the user has no subscription left for this template; retrying cannot help."""
+
+    status_code = 409
+    code = "wechat.no_subscription"
+    message = "用户未订阅该消息或订阅次数已用完"
+
+
 class WeChatRateLimited(RateLimited):
     # 45011 is WeChat's per-minute quota, so a minute is the honest wait.
     RETRY_AFTER_SECONDS = 60
@@ -73,6 +81,7 @@ ERRCODE_ERRORS: dict[int, type[AppError]] = {
     45011: WeChatRateLimited,
     40226: WeChatHighRiskUser,
     -1: WeChatBusy,
+    43101: WeChatNoConsent,
 }
 # The access token was refused: refresh it and try once more.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})

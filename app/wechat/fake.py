@@ -30,8 +30,14 @@ Deterministic behaviour (the demo relies on it):
   40001, an expired one 42001; any code X gives the phone
   ``"138" + 8 digits of sha256(X)``; ``invalid-code`` and ``busy`` as above.
 - ``POST /wxa/msg_sec_check`` (v2) answers "risky" for content containing
-  ``违禁``, "review" for content containing ``待审``, else "pass"; ``POST
-  /cgi-bin/message/subscribe/send`` answers ok (both check the token).
+  ``违禁``, "review" for content containing ``待审``, else "pass" (checks the token).
+- ``POST /cgi-bin/message/subscribe/send?access_token=``: token errors as
+  above (40001 unknown, 42001 expired); ``touser`` empty or starting with
+  ``bad-`` is 40003; no ``template_id`` 40037; ``touser`` in
+  ``no_consent`` or starting with ``noconsent-`` 43101; ``data`` breaking
+  WeChat's value rules (length per field type, newline, Chinese in
+  ``character_string``, time format) 47003. Accepted messages are kept in
+  ``subscribe_messages``.
 
 For tests, ``app.state.fake`` (a ``FakeWeChatState``) records every request in
 ``requests`` and injects failures into the next calls: ``fail_next(errcode=…)``,
@@ -74,7 +80,65 @@ _ERRMSG = {
     42001: "access_token expired",
     40002: "invalid grant_type",
     41008: "missing code",
+    40003: "invalid openid",
+    40037: "invalid template_id",
+    43101: "user refuse to accept the msg",
+    47003: "argument invalid! data.thing1.value invalid",
 }
+
+# WeChat's value rules per template field type (the key without its number).
+_SUBSCRIBE_MAX = {
+    "thing": 20,
+    "phrase": 5,
+    "character_string": 32,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "name": 10,
+    "phone_number": 17,
+    "car_number": 8,
+    "amount": 11,
+}
+
+
+def _valid_subscribe_data(data: Any) -> bool:
+    """The checks behind 47003: every field ``{"value": str}``, no newline,
+    within its type's length, ``character_string`` without Chinese, ``time``
+    and ``date`` in one of WeChat's formats."""
+    if not isinstance(data, dict) or not data:
+        return False
+    for key, item in data.items():
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value or "\n" in value or "\r" in value:
+            return False
+        kind = key.rstrip("0123456789")
+        if kind in ("time", "date"):
+            if not _is_wechat_time(value):
+                return False
+            continue
+        limit = _SUBSCRIBE_MAX.get(kind)
+        if limit is None or len(value) > limit:
+            return False
+        if kind in ("character_string", "letter", "number", "symbol") and not value.isascii():
+            return False
+    return True
+
+
+def _is_wechat_time(value: str) -> bool:
+    for fmt in (
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+        "%Y年%m月%d日 %H:%M",
+        "%Y年%m月%d日",
+        "%H:%M",
+    ):
+        try:
+            datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def _digest(text: str) -> str:
@@ -121,6 +185,10 @@ class FakeWeChatState:
     access_token: str | None = None
     access_token_expires_at: datetime | None = None
     appid: str = ""
+    # Subscribe messages accepted (what a user would see), and openids whose
+    # users have no subscription left (their sends answer 43101).
+    subscribe_messages: list[dict[str, Any]] = field(default_factory=list)
+    no_consent: set[str] = field(default_factory=set)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail_next(
@@ -279,11 +347,22 @@ def create_fake_app() -> Starlette:
         )
 
     async def subscribe_send(request: Request) -> Response:
-        params, _ = await record(request)
+        params, body = await record(request)
         if (failed := await injected(request.url.path)) is not None:
             return failed
         if errcode := state._check_token(params.get("access_token")):
             return _error(errcode)
+        body = body or {}
+        touser = str(body.get("touser") or "")
+        if not touser or touser.startswith("bad-"):
+            return _error(40003)
+        if not body.get("template_id"):
+            return _error(40037)
+        if touser in state.no_consent or touser.startswith("noconsent-"):
+            return _error(43101)
+        if not _valid_subscribe_data(body.get("data")):
+            return _error(47003)
+        state.subscribe_messages.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(state.requests)})
 
     app = Starlette(

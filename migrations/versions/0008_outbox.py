@@ -4,6 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-24
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -47,8 +48,24 @@ def upgrade() -> None:
             "ix_outbox_message_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
         )
 
+    op.create_table(
+        "subscribe_consent",
+        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("template_id", sa.String(length=128), nullable=False),
+        sa.Column("remaining", sa.Integer(), nullable=False),
+        sa.Column("updated_at", _TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+            name=op.f("fk_subscribe_consent_user_id_user_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", "template_id", name=op.f("pk_subscribe_consent")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("subscribe_consent")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_message_status_next_attempt_at")
     op.drop_table("outbox_message")

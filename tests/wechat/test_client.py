@@ -240,6 +240,8 @@ async def test_no_secret_token_or_session_key_reaches_the_logs(
     wx: WeChatClient, fake: FakeWeChatState, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # configure_logging (run by any app built earlier) quiets httpx; hear it here.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     await wx.code2session("demo-resident-1")
     await wx.get_phone_number("phone-code-1")
     fake.fail_next(errcode=40163)

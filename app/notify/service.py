@@ -1,0 +1,295 @@
+"""Which case events notify whom, the consents that allow it, and delivery.
+
+Decisions (DESIGN §8, issue 6):
+
+- resident (the reporter): ``report_dispatched`` when the case is dispatched
+  (automatically or by an admin); ``report_resolved`` when it is resolved or
+  a consultation answered — that one message also asks for the rating, since
+  rating is possible from that moment and a second message would need a
+  second consent;
+- staff (the owner): ``task_new`` when a case is dispatched, transferred or
+  reassigned to them; ``task_reminder`` on the response-deadline reminder;
+  ``task_escalated`` to the previous owner when their case is escalated by
+  someone else (the overdue sweep, an admin).
+- Nobody is told about their own action. Users without an openid (staff who
+  never bound WeChat), deleted or disabled users get nothing.
+- A message is written only while the user has a consent left for its
+  template, and takes one (in the same transaction as the event). 43101 from
+  WeChat means there is none: the message is dead at once and the count is
+  set to 0. Other failures are retried by the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import clock
+from app.core.errors import AppError, Invalid
+from app.core.settings import Settings, SubscribeTemplate, get_settings
+from app.notify.models import SubscribeConsent
+from app.notify.values import fit
+from app.outbox import (
+    DeliveryContext,
+    DeliveryResult,
+    OutboxMessage,
+    PermanentDelivery,
+    RetryableDelivery,
+    enqueue,
+    register_handler,
+)
+from app.outbox.listeners import listen
+from app.reports.models import Category, Report, ReportEvent
+from app.users.models import User
+from app.wechat.errors import WeChatNoConsent, WeChatRateLimited
+
+log = logging.getLogger("ejiaren.notify")
+
+KIND = "wechat.subscribe"
+MAX_REMAINING = 100
+
+STATUS_LABELS = {
+    "submitted": "待派单",
+    "dispatched": "已派单",
+    "in_progress": "处理中",
+    "escalated": "已上报",
+    "resolved": "已办结",
+    "closed": "已完结",
+    "rejected": "已驳回",
+    "cancelled": "已撤销",
+}
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Use these settings' templates (the API process and tests call this; the
+    worker falls back to the environment's settings)."""
+    global _settings
+    _settings = settings
+
+
+def _current_settings() -> Settings:
+    return _settings or _default_settings()
+
+
+@lru_cache
+def _default_settings() -> Settings:
+    return get_settings()
+
+
+def templates(settings: Settings | None = None) -> dict[str, SubscribeTemplate]:
+    return (settings or _current_settings()).wechat_subscribe_templates
+
+
+# -- consents ----------------------------------------------------------------
+
+
+async def record_consent(
+    session: AsyncSession, *, user: User, template_id: str, accepted: bool, settings: Settings
+) -> SubscribeConsent:
+    known = {t.template_id for t in templates(settings).values()}
+    if template_id not in known:
+        raise Invalid(
+            "notify.unknown_template",
+            "该订阅消息模板未启用",
+            details={"template_id": template_id},
+        )
+    consent = await session.scalar(
+        select(SubscribeConsent)
+        .where(SubscribeConsent.user_id == user.id, SubscribeConsent.template_id == template_id)
+        .with_for_update()
+    )
+    if consent is None:
+        consent = SubscribeConsent(user_id=user.id, template_id=template_id, remaining=0)
+        session.add(consent)
+    consent.remaining = min(consent.remaining + 1, MAX_REMAINING) if accepted else 0
+    consent.updated_at = clock.now()
+    await session.flush()
+    return consent
+
+
+async def list_consents(session: AsyncSession, user: User) -> list[SubscribeConsent]:
+    return list(
+        await session.scalars(
+            select(SubscribeConsent)
+            .where(SubscribeConsent.user_id == user.id)
+            .order_by(SubscribeConsent.template_id)
+        )
+    )
+
+
+async def _take_consent(session: AsyncSession, user_id: int, template_id: str) -> bool:
+    taken = await session.execute(
+        update(SubscribeConsent)
+        .where(
+            SubscribeConsent.user_id == user_id,
+            SubscribeConsent.template_id == template_id,
+            SubscribeConsent.remaining > 0,
+        )
+        .values(remaining=SubscribeConsent.remaining - 1, updated_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(taken, "rowcount", 0) == 1
+
+
+# -- events → messages ---------------------------------------------------------
+
+
+def _recipients(report: Report, event: ReportEvent) -> list[tuple[str, int | None]]:
+    kind = event.type
+    if kind == "dispatched":
+        return [("report_dispatched", report.reporter_id), ("task_new", report.assignee_id)]
+    if kind in ("transferred", "reassigned"):
+        return [("task_new", report.assignee_id)]
+    if kind in ("resolved", "answered"):
+        return [("report_resolved", report.reporter_id)]
+    if kind == "reminded":
+        return [("task_reminder", report.assignee_id)]
+    if kind == "escalated":
+        return [("task_escalated", report.last_assignee_id)]
+    return []
+
+
+class _Facts:
+    """The values a template field may name, looked up only when asked for."""
+
+    def __init__(self, session: AsyncSession, report: Report, event: ReportEvent) -> None:
+        self.session, self.report, self.event = session, report, event
+
+    async def get(self, source: str) -> Any:
+        if source.startswith("="):
+            return source[1:]
+        getter = SOURCES.get(source)
+        if getter is None:
+            log.warning("unknown subscribe-message value source %r", source)
+            return None
+        return await getter(self)
+
+    async def _name_of(self, user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        user = await self.session.get(User, user_id)
+        return (user.name or user.nickname) if user else None
+
+
+async def _number(f: _Facts) -> str:
+    from app.reports.service import report_number
+
+    return report_number(f.report)
+
+
+async def _category(f: _Facts) -> str | None:
+    category = await f.session.get(Category, f.report.category_id)
+    return category.name if category else None
+
+
+async def _grid(f: _Facts) -> str | None:
+    from app.org.models import Region
+
+    grid = await f.session.get(Region, f.report.grid_id) if f.report.grid_id else None
+    return grid.name if grid else None
+
+
+async def _const(value: Any) -> Any:
+    return value
+
+
+SOURCES: dict[str, Callable[[_Facts], Awaitable[Any]]] = {
+    "number": _number,
+    "category": _category,
+    "status": lambda f: _const(STATUS_LABELS.get(f.report.status, f.report.status)),
+    "description": lambda f: _const(f.report.description),
+    "address": lambda f: _const(f.report.address),
+    "note": lambda f: _const(f.event.note),
+    "event_at": lambda f: _const(f.event.created_at or clock.now()),
+    "created_at": lambda f: _const(f.report.created_at),
+    "response_due_at": lambda f: _const(f.report.response_due_at),
+    "resolve_due_at": lambda f: _const(f.report.resolve_due_at),
+    "assignee_name": lambda f: f._name_of(f.report.assignee_id),
+    "grid_name": _grid,
+}
+
+
+@listen
+async def on_report_event(session: AsyncSession, report: Report, event: ReportEvent) -> None:
+    plan = [(m, uid) for m, uid in _recipients(report, event) if uid and uid != event.actor_id]
+    if not plan:
+        return
+    settings = _current_settings()
+    facts = _Facts(session, report, event)
+    for message_type, user_id in plan:
+        assert user_id is not None
+        template = templates(settings).get(message_type)
+        if template is None:
+            continue
+        user = await session.get(User, user_id)
+        if user is None or not user.openid or user.deleted_at is not None or user.disabled:
+            continue
+        if not await _take_consent(session, user.id, template.template_id):
+            continue
+        data = {
+            key: {"value": fit(key, await facts.get(source))}
+            for key, source in template.fields.items()
+        }
+        body: dict[str, Any] = {
+            "touser": user.openid,
+            "template_id": template.template_id,
+            "data": data,
+            "miniprogram_state": settings.wechat_miniprogram_state,
+            "lang": "zh_CN",
+        }
+        if template.page:
+            body["page"] = template.page.format(report_id=report.id)
+        await enqueue(
+            session,
+            kind=KIND,
+            target=f"user:{user.id}",
+            payload={
+                "type": message_type,
+                "user_id": user.id,
+                "report_id": report.id,
+                "event_id": event.id,
+                "message": body,
+            },
+        )
+
+
+# -- delivery ------------------------------------------------------------------
+
+
+async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResult:
+    body = message.payload.get("message")
+    if not isinstance(body, dict):
+        raise PermanentDelivery("消息内容缺失")
+    try:
+        answer = await ctx.wechat.send_subscribe_message(body)
+    except WeChatNoConsent:
+        await _clear_consent(ctx, message.payload.get("user_id"), body.get("template_id"))
+        raise PermanentDelivery("43101 用户未订阅该消息（不再重试）") from None
+    except WeChatRateLimited:
+        raise RetryableDelivery("45011 微信接口调用过于频繁", retry_after=60) from None
+    except AppError as exc:
+        errcode = exc.details.get("errcode")
+        raise RetryableDelivery(f"{exc.code}{f' {errcode}' if errcode else ''}") from None
+    return DeliveryResult({"msgid": answer.get("msgid")})
+
+
+async def _clear_consent(ctx: DeliveryContext, user_id: Any, template_id: Any) -> None:
+    if not isinstance(user_id, int) or not isinstance(template_id, str):
+        return
+    async with ctx.db.session(write=True) as session:
+        await session.execute(
+            update(SubscribeConsent)
+            .where(SubscribeConsent.user_id == user_id, SubscribeConsent.template_id == template_id)
+            .values(remaining=0, updated_at=clock.now())
+        )
+        await session.commit()
+
+
+register_handler(KIND, deliver)
