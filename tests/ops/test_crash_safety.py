@@ -2,19 +2,29 @@
 residents submit cases concurrently with Idempotency-Keys; it is killed with
 SIGKILL mid-load and started again, and the clients retry until answered. Then
 every case answered 201 exists exactly once, no case exists that no client
-sent, and each key gave one case whatever number of attempts it took."""
+sent, and each key gave one case whatever number of attempts it took.
+
+Then two ``ejiaren worker`` processes run at once on the same database: every
+case's ``report.created`` webhook reaches a local receiver exactly once (one
+delivery id per case, signature valid), and the sweep reminds each overdue
+case exactly once — no piece of work is done twice."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +108,40 @@ class Server:
                 self.proc.wait()
 
 
+class Receiver:
+    """A webhook receiver on loopback that checks signatures and records deliveries."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.deliveries: list[tuple[str, dict[str, Any]]] = []
+        self.bad_signatures = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                expected = hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                if self.headers.get("X-Ejiaren-Signature") != f"sha256={expected}":
+                    receiver.bad_signatures += 1
+                receiver.deliveries.append(
+                    (self.headers.get("X-Ejiaren-Delivery", ""), json.loads(body))
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class Outcome:
     answered: dict[str, int] = field(default_factory=dict)  # key → report id from the 201
@@ -167,6 +211,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_
     async with async_sessionmaker(engine, expire_on_commit=False)() as s:
         tree = await make_tree(s)
         await make_staff(s, "grid_worker", tree.grid, name="王网格")
+        admin = await make_staff(s, "superadmin", tree.district, name="管理员")
         residents = [await make_user(s, name=f"居民{i}") for i in range(CLIENTS)]
         await s.commit()
     port = _free_port()
@@ -195,9 +240,26 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_
         ]
         sent.update(cases)
         work.append((auth(settings, user), cases))
+    receiver = Receiver()
     try:
         server.start()
         await server.ready()
+        async with httpx.AsyncClient(base_url=server.url, headers=auth(settings, admin)) as c:
+            r = await c.post(
+                "/api/v1/admin/api-clients",
+                json={
+                    "name": "12345 平台",
+                    "scopes": ["reports:read"],
+                    "region_id": tree.district.id,
+                },
+            )
+            assert r.status_code == 201, r.text
+            r = await c.post(
+                f"/api/v1/admin/api-clients/{r.json()['id']}/webhooks",
+                json={"url": receiver.url, "events": ["report.created"]},
+            )
+            assert r.status_code == 201, r.text
+            receiver.secret = r.json()["secret"]
         tasks = [asyncio.create_task(_client(server, h, cases, out)) for h, cases in work]
         # Kill it once some cases are in and many more are on their way.
         while len(out.answered) < len(sent) // 4:  # noqa: ASYNC110 (polls a counter)
@@ -208,8 +270,34 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_
         server.start()
         await server.ready()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=180)
+        server.stop()
+
+        # Every case is past its response deadline: the sweep will remind each.
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.execute("UPDATE report SET response_due_at = now() - interval '1 minute'")
+        finally:
+            await conn.close()
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "worker",
+                "--once",
+                cwd=ROOT,
+                env=server.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(2)
+        ]
+        for w in workers:
+            output, _ = await asyncio.wait_for(w.communicate(), timeout=120)
+            assert w.returncode == 0, output.decode(errors="replace")[-3000:]
     finally:
         server.stop()
+        receiver.close()
 
     assert killed_at < len(sent), "the kill came after the load was over"
     assert out.transport_errors > 0, "no request was cut by the kill"
@@ -218,6 +306,13 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_
     try:
         rows = await conn.fetch("SELECT id, description FROM report ORDER BY id")
         keys = await conn.fetch("SELECT key, state, response FROM idempotency_record")
+        reminders = await conn.fetch(
+            "SELECT report_id, count(*) AS n FROM report_event WHERE type = 'reminded'"
+            " GROUP BY report_id"
+        )
+        hooks = await conn.fetch(
+            "SELECT status, count(*) AS n FROM outbox_message WHERE kind = 'webhook' GROUP BY status"
+        )
     finally:
         await conn.close()
         await engine.dispose()
@@ -232,6 +327,16 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_
         assert by_text[sent[key]] == [rid]
     assert {k["key"] for k in keys} == set(sent)
     assert all(k["state"] == "done" for k in keys)
+    # The two workers: each case reminded once, each webhook delivered once.
+    assert {r["report_id"]: r["n"] for r in reminders} == {row["id"]: 1 for row in rows}
+    assert {h["status"]: h["n"] for h in hooks} == {"sent": len(rows)}
+    delivery_ids = [d for d, _ in receiver.deliveries]
+    assert len(delivery_ids) == len(set(delivery_ids)) == len(rows)
+    assert sorted(body["data"]["report"]["id"] for _, body in receiver.deliveries) == [
+        r["id"] for r in rows
+    ]
+    assert {body["event"] for _, body in receiver.deliveries} == {"report.created"}
+    assert receiver.bad_signatures == 0
     report: dict[str, Any] = {
         "starts": server.starts,
         "attempts": out.attempts,
