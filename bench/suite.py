@@ -52,7 +52,7 @@ def below(measure: str, value: float | None, limit: float, unit: str) -> Check:
 
 
 def equals(measure: str, value: Any, wanted: Any) -> Check:
-    return check(measure, value, f"= {wanted}", value == wanted)
+    return check(measure, value, f"= {fmt(wanted)}", value == wanted)
 
 
 # ---------------------------------------------------------------- readers
