@@ -456,7 +456,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     log = server.log_path.read_text(errors="replace") if server.log_path else ""
-    server_errors = [line for line in log.splitlines() if "Error" in line or "Traceback" in line]
+    # The exception line of each traceback in the server's log, counted.
+    server_errors = Counter(
+        line.strip()[:300]
+        for line in log.splitlines()
+        if re.match(r"^[\w.]+(Error|Exception|Timeout)\b", line.strip())
+    )
 
     pre_marks, marks = sent_marks(pre), sent_marks(requests)
     answered = answered_201(pre, pre_measured["outcomes"], pre_marks)
@@ -485,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         "status_classes": dict(sorted(classes.items())),
         "endpoints": endpoints,
         "error_samples": errors,
-        "server_log_errors": server_errors[:20],
+        "server_log_errors": dict(server_errors.most_common(20)),
         "server_cpu_s": round(server_cpu, 1),
         "cases": cases_check,
         "settings": {k: v for k, v in server.env.items() if k != "EJIAREN_MEDIA_DIR"},
