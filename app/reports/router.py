@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import and_, or_, select
 
 from app.auth.dependencies import (
@@ -51,6 +51,11 @@ from app.reports.schemas import (
 from app.reports.state import OPEN
 
 router = APIRouter(tags=["reports"])
+
+# Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
+MAX_ID = 2**63 - 1
+ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="诉求 id")]
+ExtensionId = Annotated[int, Path(ge=1, le=MAX_ID, description="延期申请 id")]
 
 Overdue = Annotated[bool | None, Query(description="只看超期（true）或未超期（false）")]
 StatusFilter = Annotated[Status | None, Query(description="按状态筛选")]
@@ -198,7 +203,7 @@ async def nearby_reports(
     responses=errors(401, 403, 404, 429),
 )
 async def get_report(
-    request: Request, report_id: int, user: UserOrReportsReadKey, session: SessionDep
+    request: Request, report_id: ReportId, user: UserOrReportsReadKey, session: SessionDep
 ) -> ReportRead:
     """本人、经办人员与管辖范围内的工作人员可见；也接受带 `reports:read` 的 API Key
     （其区域内的诉求，居民姓名脱敏）。"""
@@ -214,7 +219,7 @@ async def get_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def rate_report(
-    request: Request, report_id: int, body: RatingBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: RatingBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.rate(session, user, report_id, body)
     return await _read(request, session, user, report, "owner")
@@ -227,7 +232,7 @@ async def rate_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def reopen_report(
-    request: Request, report_id: int, body: ReasonBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.reopen(session, user, report_id, body)
     return await _read(request, session, user, report, "owner")
@@ -240,7 +245,7 @@ async def reopen_report(
     responses=errors(401, 403, 404, 409),
 )
 async def cancel_report(
-    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.cancel(session, user, report_id)
     return await _read(request, session, user, report, "owner")
@@ -253,7 +258,7 @@ async def cancel_report(
     responses=errors(401, 404, 409),
 )
 async def follow_report(
-    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.follow(session, user, report_id, True)
     return await _read(request, session, user, report)
@@ -262,7 +267,7 @@ async def follow_report(
 @router.delete(
     "/reports/{report_id}/follow", status_code=204, summary="取消关注", responses=errors(401, 404)
 )
-async def unfollow_report(report_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def unfollow_report(report_id: ReportId, user: CurrentUser, session: SessionDep) -> Response:
     await actions.follow(session, user, report_id, False)
     return Response(status_code=204)
 
@@ -274,7 +279,7 @@ async def unfollow_report(report_id: int, user: CurrentUser, session: SessionDep
     responses=errors(401, 403, 404, 409),
 )
 async def mark_helpful(
-    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.helpful(session, user, report_id)
     return await _read(request, session, user, report, "owner")
@@ -326,7 +331,7 @@ async def worker_tasks(
     responses=errors(401, 403, 404, 409),
 )
 async def accept_report(
-    request: Request, report_id: int, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.accept(session, user, report_id)
     return await _read(request, session, user, report, "staff")
@@ -339,7 +344,7 @@ async def accept_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def report_progress(
-    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.progress(session, user, report_id, body)
     return await _read(request, session, user, report, "staff")
@@ -352,7 +357,7 @@ async def report_progress(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def resolve_report(
-    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.resolve(session, user, report_id, body)
     return await _read(request, session, user, report, "staff")
@@ -365,7 +370,7 @@ async def resolve_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def answer_report(
-    request: Request, report_id: int, body: NoteBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.resolve(session, user, report_id, body, answer=True)
     return await _read(request, session, user, report, "staff")
@@ -378,7 +383,7 @@ async def answer_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def return_report(
-    request: Request, report_id: int, body: ReasonBody, user: CurrentUser, session: SessionDep
+    request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.return_case(session, user, report_id, body)
     return await _read(request, session, user, report)
@@ -391,7 +396,11 @@ async def return_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def escalate_report(
-    request: Request, report_id: int, body: EscalateBody, user: CurrentUser, session: SessionDep
+    request: Request,
+    report_id: ReportId,
+    body: EscalateBody,
+    user: CurrentUser,
+    session: SessionDep,
 ) -> ReportRead:
     report = await actions.escalate(session, user, report_id, body)
     return await _read(request, session, user, report)
@@ -405,7 +414,11 @@ async def escalate_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def request_extension(
-    request: Request, report_id: int, body: ExtensionBody, user: CurrentUser, session: SessionDep
+    request: Request,
+    report_id: ReportId,
+    body: ExtensionBody,
+    user: CurrentUser,
+    session: SessionDep,
 ) -> ReportRead:
     await actions.request_extension(session, user, report_id, body)
     report, view = await access.get_visible(session, user, report_id)
@@ -419,7 +432,11 @@ async def request_extension(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def transfer_report(
-    request: Request, report_id: int, body: TransferBody, user: CurrentUser, session: SessionDep
+    request: Request,
+    report_id: ReportId,
+    body: TransferBody,
+    user: CurrentUser,
+    session: SessionDep,
 ) -> ReportRead:
     report = await actions.transfer(session, user, report_id, body)
     return await _read(request, session, user, report)
@@ -477,7 +494,11 @@ async def admin_reports(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def dispatch_report(
-    request: Request, report_id: int, body: DispatchBody, user: CurrentStaff, session: SessionDep
+    request: Request,
+    report_id: ReportId,
+    body: DispatchBody,
+    user: CurrentStaff,
+    session: SessionDep,
 ) -> ReportRead:
     report = await actions.dispatch(session, user, report_id, body.assignee_id)
     return await _read(request, session, user, report, "staff")
@@ -490,7 +511,7 @@ async def dispatch_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def reject_report(
-    request: Request, report_id: int, body: RejectBody, user: CurrentStaff, session: SessionDep
+    request: Request, report_id: ReportId, body: RejectBody, user: CurrentStaff, session: SessionDep
 ) -> ReportRead:
     report = await actions.reject(session, user, report_id, body)
     return await _read(request, session, user, report, "staff")
@@ -504,8 +525,8 @@ async def reject_report(
 )
 async def decide_extension(
     request: Request,
-    report_id: int,
-    ext_id: int,
+    report_id: ReportId,
+    ext_id: ExtensionId,
     body: ExtensionDecision,
     user: CurrentStaff,
     session: SessionDep,
@@ -521,7 +542,7 @@ async def decide_extension(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def supervise_report(
-    request: Request, report_id: int, body: NoteBody, user: CurrentStaff, session: SessionDep
+    request: Request, report_id: ReportId, body: NoteBody, user: CurrentStaff, session: SessionDep
 ) -> ReportRead:
     report = await actions.supervise(session, user, report_id, body.note)
     return await _read(request, session, user, report, "staff")
@@ -534,7 +555,7 @@ async def supervise_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def review_report(
-    request: Request, report_id: int, body: ReviewBody, user: CurrentAdmin, session: SessionDep
+    request: Request, report_id: ReportId, body: ReviewBody, user: CurrentAdmin, session: SessionDep
 ) -> ReportRead:
     report = await actions.review(session, user, report_id, body.approve)
     return await _read(request, session, user, report, "staff")
