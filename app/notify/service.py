@@ -7,7 +7,8 @@ Decisions (DESIGN §8, issue 6):
   a consultation answered — that one message also asks for the rating, since
   rating is possible from that moment and a second message would need a
   second consent;
-- staff (the owner): ``task_new`` when a case is dispatched, transferred or
+- staff (the owner, and for an SOS the grid leaders): ``task_new`` when a case
+  is dispatched (an SOS to the leaders at once too), transferred or
   reassigned to them; ``task_reminder`` on the response-deadline reminder;
   ``task_escalated`` to the previous owner when their case is escalated by
   someone else (the overdue sweep, an admin).
@@ -144,7 +145,13 @@ async def _take_consent(session: AsyncSession, user_id: int, template_id: str) -
 def _recipients(report: Report, event: ReportEvent) -> list[tuple[str, int | None]]:
     kind = event.type
     if kind == "dispatched":
-        return [("report_dispatched", report.reporter_id), ("task_new", report.assignee_id)]
+        # SOS: the grid leaders named by dispatch are told at once, besides the owner.
+        told = [int(u) for u in (event.data or {}).get("notify") or [] if u != report.assignee_id]
+        return [
+            ("report_dispatched", report.reporter_id),
+            ("task_new", report.assignee_id),
+            *[("task_new", uid) for uid in told],
+        ]
     if kind in ("transferred", "reassigned"):
         return [("task_new", report.assignee_id)]
     if kind in ("resolved", "answered"):

@@ -205,3 +205,36 @@ async def test_subscription_route_rejects_unknown_templates_and_bad_input(
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
     r = await client.post(SUBS, json={"template_id": "x", "accepted": True})
     assert r.status_code == 401
+
+
+async def test_an_sos_tells_the_grid_leader_at_once(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    fake = fake_wechat(app)
+    tree = await make_tree(session)
+    worker = await make_staff(session, "grid_worker", tree.grid, name="王网格")
+    leader = await make_staff(session, "grid_leader", tree.grid, name="周网格长")
+    for user, code in ((worker, "sos-worker-wx"), (leader, "sos-leader-wx")):
+        h = auth(settings, user)
+        r = await client.post("/api/v1/me/wechat", headers=h, json={"code": code})
+        assert r.status_code == 200, r.text
+        await consent(client, h, tmpl(settings, "task_new"))
+    resident = await make_user(session)
+
+    r = await client.post(
+        "/api/v1/reports",
+        headers=auth(settings, resident),
+        json={"kind": "sos", "category": "sos", "location": wgs(IN_GRID)},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["assignee"]["id"] == worker.id
+    await run_once(app.state)
+    [to_worker] = sent_to(fake, openid_for("sos-worker-wx"))
+    [to_leader] = sent_to(fake, openid_for("sos-leader-wx"))
+    assert to_worker["template_id"] == to_leader["template_id"] == tmpl(settings, "task_new")
+    # An ordinary case does not disturb the leader.
+    r = await submit(client, auth(settings, resident), location=wgs(IN_GRID))
+    assert r.status_code == 201, r.text
+    await consent(client, auth(settings, leader), tmpl(settings, "task_new"))
+    await run_once(app.state)
+    assert len(sent_to(fake, openid_for("sos-leader-wx"))) == 1
