@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,16 +18,37 @@ MAX_OUTBOX_BATCHES = 20
 
 
 async def run_once(state: Any) -> None:
-    """One pass over every background job."""
+    """One pass over every background job. Each job runs even when one before
+    it failed; the first failure is raised at the end of the pass."""
     from app.core.idempotency import purge_expired
+    from app.ops.metrics import METRICS
     from app.reports.moderation import recheck_pending
     from app.reports.sweeps import run_sweeps
+    from app.stats.rollup import fold
 
-    await run_sweeps(state.db)
-    await recheck_pending(state.db, state.wechat)
-    await deliver_outbox(state)
-    await state.limiter.purge_expired()
-    await purge_expired(state.db)
+    jobs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("sweeps", lambda: run_sweeps(state.db)),
+        ("moderation_recheck", lambda: recheck_pending(state.db, state.wechat)),
+        ("outbox", lambda: deliver_outbox(state)),
+        # The figures' ledger into the roll-up cells (PostgreSQL; nothing on SQLite).
+        ("stats_fold", lambda: fold(state.db)),
+        ("purge_rate_limits", lambda: state.limiter.purge_expired()),
+        ("purge_idempotency", lambda: purge_expired(state.db)),
+    ]
+    failure: BaseException | None = None
+    for name, job in jobs:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            METRICS.job_runs.labels(name, "error").inc()
+            log.exception("background job %s failed", name)
+            failure = failure or exc
+        else:
+            METRICS.job_runs.labels(name, "ok").inc()
+    if failure is not None:
+        raise failure
 
 
 async def deliver_outbox(state: Any) -> int:

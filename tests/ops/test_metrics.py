@@ -120,3 +120,28 @@ async def test_a_rolled_back_case_is_not_counted(session: AsyncSession) -> None:
     count_new_report(session, METRICS, "issue", "test_rollback_rule")
     await session.commit()
     assert counter._value.get() == before + 1
+
+
+async def test_background_jobs_are_counted_and_one_failure_does_not_stop_the_rest(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.reports import sweeps
+    from app.worker import run_once
+
+    def runs(job: str, outcome: str) -> float:
+        return float(METRICS.job_runs.labels(job, outcome)._value.get())
+
+    jobs = ("sweeps", "moderation_recheck", "outbox", "stats_fold", "purge_idempotency")
+    before = {j: runs(j, "ok") for j in jobs}
+    await run_once(app.state)
+    assert all(runs(j, "ok") == before[j] + 1 for j in jobs)
+
+    async def broken(_: object) -> None:
+        raise RuntimeError("sweep broke")
+
+    monkeypatch.setattr(sweeps, "run_sweeps", broken)
+    errors_before, outbox_before = runs("sweeps", "error"), runs("outbox", "ok")
+    with pytest.raises(RuntimeError, match="sweep broke"):
+        await run_once(app.state)
+    assert runs("sweeps", "error") == errors_before + 1
+    assert runs("outbox", "ok") == outbox_before + 1
