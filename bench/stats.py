@@ -309,6 +309,12 @@ async def prove_exact(db: Database) -> dict[str, Any]:
 
     async def compare(stage: str) -> dict[str, bool]:
         result = {}
+        # One instant for both plans: "overdue now" changes as deadlines pass
+        # during the seconds the figures from report alone take.
+        with clock.frozen(clock.now()):
+            return await _compare(stage, result)
+
+    async def _compare(stage: str, result: dict[str, bool]) -> dict[str, bool]:
         async with db.session(write=False) as session:
             for key, group, window in checks:
                 lo, hi = parse_window(window.get("from"), window.get("to"))
