@@ -102,7 +102,8 @@ async def import_regions(
 async def region_tree(
     session: SessionDep,
     region_id: Annotated[
-        int | None, Query(description="只返回该区划及其下级；不传则返回整棵树")
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="只返回该区划及其下级；不传则返回整棵树"),
     ] = None,
 ) -> RegionTree:
     """无需登录。返回嵌套的区划节点（不含边界），`items` 为根节点列表；

@@ -41,7 +41,9 @@ router = APIRouter(tags=["stats"])
 RegionParam = Annotated[
     int | None,
     Query(
-        description="统计区域 ID（区/街道/社区/网格），须在调用者的管辖范围内；不填为调用者可见的全部范围"
+        ge=1,
+        le=2**63 - 1,
+        description="统计区域 ID（区/街道/社区/网格），须在调用者的管辖范围内；不填为调用者可见的全部范围",
     ),
 ]
 SCOPE_TEXT = (
@@ -249,7 +251,9 @@ async def public_banner(
     request: Request,
     response: Response,
     session: ReadSessionDep,
-    region_id: Annotated[int | None, Query(description="区域 ID；不填为全部区域")] = None,
+    region_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="区域 ID；不填为全部区域")
+    ] = None,
 ) -> BannerRead:
     cache: dict[int | None, tuple[float, BannerRead]] = (
         getattr(request.app.state, "stats_banner_cache", None) or {}

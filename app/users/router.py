@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.auth.dependencies import CurrentAdmin
 from app.core.db import SessionDep
@@ -26,6 +26,10 @@ from app.users.schemas import (
 )
 
 router = APIRouter(prefix="/admin/staff", tags=["staff"])
+
+# Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
+UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="工作人员 id")]
+RoleId = Annotated[int, Path(ge=1, le=2**63 - 1, description="角色（授权记录）id")]
 
 
 @router.post(
@@ -114,7 +118,7 @@ async def list_staff(
     response_model=StaffRead,
     responses=errors(401, 403, 404),
 )
-async def get_staff(user_id: int, principal: CurrentAdmin, session: SessionDep) -> StaffRead:
+async def get_staff(user_id: UserId, principal: CurrentAdmin, session: SessionDep) -> StaffRead:
     """工作人员不存在或不在调用者管辖范围内时返回 404 `staff.not_found`。"""
     return await service.get_staff(session, principal=principal, user_id=user_id)
 
@@ -126,7 +130,7 @@ async def get_staff(user_id: int, principal: CurrentAdmin, session: SessionDep) 
     responses=errors(401, 403, 404, 409, 422),
 )
 async def update_staff(
-    user_id: int, body: StaffUpdate, principal: CurrentAdmin, session: SessionDep
+    user_id: UserId, body: StaffUpdate, principal: CurrentAdmin, session: SessionDep
 ) -> StaffRead:
     """只修改请求中出现的字段。停用账号或重置密码会使该账号在所有设备上的登录立即失效。
 
@@ -151,7 +155,7 @@ async def update_staff(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def grant_role(
-    user_id: int, body: RoleGrantCreate, principal: CurrentAdmin, session: SessionDep
+    user_id: UserId, body: RoleGrantCreate, principal: CurrentAdmin, session: SessionDep
 ) -> StaffRead:
     """授予一个新角色，返回该工作人员的完整信息（新角色在 `roles` 中）。
 
@@ -176,7 +180,7 @@ async def grant_role(
     responses=errors(401, 403, 404, 409),
 )
 async def revoke_role(
-    user_id: int, role_id: int, principal: CurrentAdmin, session: SessionDep
+    user_id: UserId, role_id: RoleId, principal: CurrentAdmin, session: SessionDep
 ) -> Response:
     """`role_id` 为 `roles[].id`。撤销立即生效：该工作人员的下一次请求即按新角色判断权限。
 
