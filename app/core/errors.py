@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -226,6 +227,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         # Optimistic lock: someone else changed the row between our read and write.
         return envelope(409, "conflict.concurrent_update", "数据已被他人修改，请刷新后重试")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection of this process stayed busy for
+        # EJIAREN_DB_POOL_TIMEOUT: overloaded, not broken; the client may retry.
+        log.warning("database pool exhausted: %s", exc)
+        return envelope(503, "service.busy", "服务繁忙，请稍后再试", headers={"Retry-After": "2"})
 
     @app.exception_handler(OperationalError)
     async def _operational(_: Request, exc: OperationalError) -> JSONResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,13 +74,8 @@ class GridIndex:
     def from_geojson(cls, rows: Iterable[GridRow], stamp: Stamp | None = None) -> GridIndex:
         """Build from ``(grid_id, GeoJSON geometry)`` rows; rows whose geometry
         cannot be read are skipped rather than failing every lookup."""
-        rows = list(rows)
-        geometries: Sequence[BaseGeometry] | np.ndarray
-        try:
-            ids, geometries = _build_vectorised(rows)
-        except (ValueError, TypeError, shapely.errors.GEOSException):
-            ids, geometries = _build_one_by_one(rows)
-        return cls(ids, geometries, stamp)
+        built = build_geometries(list(rows))
+        return cls(built.ids, built.geometries, stamp)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -90,6 +86,31 @@ class GridIndex:
         if hits.size == 0:
             return None
         return int(self._ids[hits].min())
+
+
+@dataclass
+class Geometries:
+    """Grid polygons already converted from GeoJSON, ready to index."""
+
+    ids: list[int]
+    geometries: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[Geometries]) -> Geometries:
+        ids = [i for p in parts for i in p.ids]
+        arrays = [np.asarray(p.geometries, dtype=object) for p in parts]
+        return cls(ids, np.concatenate(arrays) if arrays else np.empty(0, dtype=object))
+
+
+def build_geometries(rows: Sequence[GridRow]) -> Geometries:
+    """Shapely geometries of ``(grid_id, GeoJSON)`` rows, vectorised; row by row
+    (skipping unreadable ones) when any row is malformed."""
+    try:
+        ids, geometries = _build_vectorised(rows)
+        return Geometries(ids, geometries)
+    except (ValueError, TypeError, shapely.errors.GEOSException):
+        ids, one_by_one = _build_one_by_one(rows)
+        return Geometries(ids, np.asarray(one_by_one, dtype=object))
 
 
 def _build_one_by_one(rows: Sequence[GridRow]) -> tuple[list[int], list[BaseGeometry]]:
@@ -176,8 +197,10 @@ class LocatorCache:
         return self._index
 
     async def get(
-        self, stamp: Stamp, load: Callable[[], Awaitable[Iterable[GridRow]]]
+        self, stamp: Stamp, load: Callable[[], Awaitable[Iterable[GridRow] | Geometries]]
     ) -> GridIndex:
+        """``load`` gives GeoJSON rows, or geometries it converted itself (chunk
+        by chunk, so all boundaries never sit in memory as GeoJSON at once)."""
         index = self._index
         if index is not None and index.stamp == stamp:
             return index
@@ -185,8 +208,11 @@ class LocatorCache:
             index = self._index
             if index is not None and index.stamp == stamp:
                 return index
-            rows = list(await load())
-            index = await asyncio.to_thread(GridIndex.from_geojson, rows, stamp)
+            loaded = await load()
+            if isinstance(loaded, Geometries):
+                index = await asyncio.to_thread(GridIndex, loaded.ids, loaded.geometries, stamp)
+            else:
+                index = await asyncio.to_thread(GridIndex.from_geojson, list(loaded), stamp)
             self._index = index
             self.builds += 1
             return index

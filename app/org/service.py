@@ -22,7 +22,14 @@ from app.core.models import AppState
 from app.core.orm import utcnow
 from app.org import importer
 from app.org.importer import GridFeature, Problem
-from app.org.locator import GridIndex, GridRow, LocatorCache, Stamp, geometry_from_geojson
+from app.org.locator import (
+    Geometries,
+    GridIndex,
+    LocatorCache,
+    Stamp,
+    build_geometries,
+    geometry_from_geojson,
+)
 from app.org.models import Region
 from app.org.schemas import GridLocation, GridWorker, ImportResult, RegionNode, RegionRef
 from app.users.models import Membership, User
@@ -103,18 +110,31 @@ def locator_cache(state: Any) -> LocatorCache:
     return cache
 
 
-async def load_grid_boundaries(session: AsyncSession) -> list[GridRow]:
-    rows = await session.execute(
-        select(Region.id, Region.boundary).where(Region.level == "grid").order_by(Region.id)
+GEOMETRY_CHUNK = 2000
+
+
+async def load_grid_geometries(session: AsyncSession) -> Geometries:
+    """Every grid's polygon, read and converted ``GEOMETRY_CHUNK`` rows at a time:
+    a city's boundaries as parsed GeoJSON would cost several times the memory of
+    the index built from them."""
+    result = await session.stream(
+        select(Region.id, Region.boundary)
+        .where(Region.level == "grid")
+        .order_by(Region.id)
+        .execution_options(yield_per=GEOMETRY_CHUNK)
     )
-    return [(grid_id, boundary) for grid_id, boundary in rows if isinstance(boundary, dict)]
+    parts = []
+    async for chunk in result.partitions(GEOMETRY_CHUNK):
+        rows = [(grid_id, boundary) for grid_id, boundary in chunk if isinstance(boundary, dict)]
+        parts.append(await asyncio.to_thread(build_geometries, rows))
+    return Geometries.concat(parts)
 
 
 async def grid_index(session: AsyncSession, *, cache: LocatorCache | None = None) -> GridIndex:
     """The current grid index, rebuilt first if any boundary changed since it was built."""
     cache = cache or _default_cache
     stamp = await read_grid_stamp(session)
-    return await cache.get(stamp, lambda: load_grid_boundaries(session))
+    return await cache.get(stamp, lambda: load_grid_geometries(session))
 
 
 async def locate(

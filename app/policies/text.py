@@ -21,6 +21,7 @@ with its cache, a few on the very first run), never inside a request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -175,8 +176,15 @@ def _build_tokenizer() -> jieba.Tokenizer:
     return tokenizer
 
 
-TOKENIZER = _build_tokenizer()
-_FREQ: dict[str, int] = TOKENIZER.FREQ
+@functools.cache
+def tokenizer() -> jieba.Tokenizer:
+    """Built on first use (about 75 MB and a second or two): processes that never
+    search policies — workers, short CLI commands — never pay for it."""
+    return _build_tokenizer()
+
+
+def _freq() -> dict[str, int]:
+    return tokenizer().FREQ  # type: ignore[no-any-return]
 
 # Identifies the index built by this pipeline: stored with every indexed policy,
 # so a change of dictionary, synonyms or rules shows which rows need a reindex.
@@ -208,7 +216,7 @@ def _expand(token: str) -> set[str]:
         for length in range(2, n):
             for start in range(n - length + 1):
                 part = token[start : start + length]
-                if _FREQ.get(part):
+                if _freq().get(part):
                     found.add(part)
     return found
 
@@ -223,7 +231,7 @@ def _terms_of_token(token: str) -> set[str]:
 
 
 def _tokens(folded: str) -> Iterator[str]:
-    for token in TOKENIZER.cut(folded, HMM=False):
+    for token in tokenizer().cut(folded, HMM=False):
         token = token.strip()
         if _searchable(token):
             yield token

@@ -55,3 +55,18 @@ async def test_app_error_and_validation_envelopes(app: FastAPI) -> None:
         )
         assert r.status_code == 422
         assert r.json()["error"]["code"] == "validation_error"
+
+
+async def test_an_exhausted_connection_pool_is_503_not_500(app: FastAPI) -> None:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.get("/_probe/pool")
+    async def pool() -> None:
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/_probe/pool")
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "service.busy"
+    assert r.headers["retry-after"] == "2"

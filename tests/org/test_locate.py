@@ -234,6 +234,22 @@ async def test_service_locate_takes_wgs84_for_dispatch(session: AsyncSession, tr
     assert default_cache is not None and default_cache.id == tree.other_grid.id
 
 
+async def test_the_index_is_built_chunk_by_chunk(
+    session: AsyncSession, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Boundaries are read and converted a chunk at a time; grids from every
+    chunk are found, and a broken boundary in one chunk costs only itself."""
+    monkeypatch.setattr(service, "GEOMETRY_CHUNK", 1)
+    tree.far_grid.boundary = {"type": "Polygon", "coordinates": [[[1, 2]]]}  # unreadable
+    await session.flush()
+    await boundaries_changed(session)
+    cache = LocatorCache()
+    found = [await service.locate(session, lng, 35.005, cache=cache) for lng in (112.905, 112.915)]
+    assert [g.id if g else None for g in found] == [tree.grid.id, tree.other_grid.id]
+    assert await service.locate(session, 112.925, 35.005, cache=cache) is None
+    assert cache.builds == 1
+
+
 async def test_locate_needs_no_login_and_ignores_a_token(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings, tree: Tree
 ) -> None:
