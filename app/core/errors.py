@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -227,6 +227,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         # Optimistic lock: someone else changed the row between our read and write.
         return envelope(409, "conflict.concurrent_update", "数据已被他人修改，请刷新后重试")
+
+    # A number too large for a 64-bit column (an id from a client, in a path,
+    # query or body that declares no bound) fails in the driver, not in
+    # validation: SQLite raises OverflowError, asyncpg "out of int64 range".
+    def _too_large(text: str) -> bool:
+        return "too large to convert to SQLite INTEGER" in text or "out of int64 range" in text
+
+    def _number_too_large() -> JSONResponse:
+        return envelope(422, "validation_error", "输入有误：数值超出范围（id 最大为 2^63-1）")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        if not _too_large(str(exc)):
+            raise exc
+        log.warning("integer out of range in %s %s", request.method, request.url.path)
+        return _number_too_large()
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, IntegrityError | OperationalError) or not _too_large(str(exc)):
+            raise exc
+        log.warning("integer out of range in %s %s", request.method, request.url.path)
+        return _number_too_large()
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:

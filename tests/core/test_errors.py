@@ -3,8 +3,11 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
+from app.core.settings import Settings
+from tests.factories import auth, make_user
 
 
 class _Body(BaseModel):
@@ -70,3 +73,23 @@ async def test_an_exhausted_connection_pool_is_503_not_500(app: FastAPI) -> None
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "service.busy"
     assert r.headers["retry-after"] == "2"
+
+
+async def test_an_id_too_large_for_the_database_is_422(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """Ids the routes do not bound (in a body here) fail in the driver; the
+    answer is still a validation error, not a 500."""
+    headers = auth(settings, await make_user(session))
+    r = await client.post(
+        "/api/v1/reports",
+        headers=headers,
+        json={
+            "kind": "issue",
+            "category": "environment",
+            "description": "小区门口垃圾堆积三天无人清运",
+            "media_ids": [2**70],
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
