@@ -408,8 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preseed", type=int, default=400, help="reports submitted beforehand")
     parser.add_argument("--residents", type=int, default=200)
     parser.add_argument("--policies", type=int, default=300)
-    parser.add_argument("--pool-size", type=int, default=10, help="EJIAREN_DB_POOL_SIZE")
-    parser.add_argument("--max-overflow", type=int, default=10, help="EJIAREN_DB_MAX_OVERFLOW")
+    # One process takes all the clients' requests at once: with fewer connections
+    # than requests in flight, the slowest wait out EJIAREN_DB_POOL_TIMEOUT
+    # (503 service.busy). Size the pool to the concurrency, as docs/deploy.md says.
+    parser.add_argument("--pool-size", type=int, default=20, help="EJIAREN_DB_POOL_SIZE")
+    parser.add_argument("--max-overflow", type=int, default=50, help="EJIAREN_DB_MAX_OVERFLOW")
     parser.add_argument(
         "--pool-timeout", type=float, help="EJIAREN_DB_POOL_TIMEOUT (default: the app's)"
     )
