@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -74,6 +74,47 @@ class Health(BaseModel):
     status: str
 
 
+# Module-level, like every other router: FastAPI caches what it learns of an
+# endpoint globally, so an endpoint defined inside create_app() (a closure over
+# the app) kept every app ever created alive — megabytes per app in the tests.
+service = APIRouter(tags=["service"])
+
+
+@service.get("/healthz", summary="存活检查", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@service.get(
+    "/readyz",
+    summary="就绪检查：数据库可连接且迁移已到最新",
+    response_model=Health,
+    responses=errors(503),
+)
+async def readyz(request: Request) -> Health | JSONResponse:
+    db: Database = request.app.state.db
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        current = await current_revisions(db.engine)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("readiness check failed: %s", exc)
+        return _not_ready("数据库不可用")
+    if current != head_revisions():
+        return _not_ready("数据库迁移未到最新版本")
+    return Health(status="ok")
+
+
+def init_state(app: FastAPI, settings: Settings) -> None:
+    """Everything an app holds between requests, built from ``settings``. The
+    tests build one app and give it fresh state for every test with this."""
+    app.state.settings = settings
+    app.state.db = Database(settings)
+    app.state.limiter = RateLimiter(app.state.db, settings.redis_url)
+    app.state.wechat = WeChatClient.from_settings(settings, db=app.state.db)
+    notify_service.configure(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
@@ -110,11 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # State is built here, not in the lifespan, so an ASGI test client that does
     # not run the lifespan still gets a working app.
-    app.state.settings = settings
-    app.state.db = Database(settings)
-    app.state.limiter = RateLimiter(app.state.db, settings.redis_url)
-    app.state.wechat = WeChatClient.from_settings(settings, db=app.state.db)
-    notify_service.configure(settings)
+    init_state(app, settings)
 
     install_error_handlers(app)
     outbox_listeners.listen(metrics.on_report_event)
@@ -137,31 +174,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(RequestIdMiddleware)
-
-    service = APIRouter(tags=["service"])
-
-    @service.get("/healthz", summary="存活检查", response_model=Health)
-    async def healthz() -> Health:
-        return Health(status="ok")
-
-    @service.get(
-        "/readyz",
-        summary="就绪检查：数据库可连接且迁移已到最新",
-        response_model=Health,
-        responses=errors(503),
-    )
-    async def readyz() -> Health | JSONResponse:
-        db: Database = app.state.db
-        try:
-            async with db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            current = await current_revisions(db.engine)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            log.warning("readiness check failed: %s", exc)
-            return _not_ready("数据库不可用")
-        if current != head_revisions():
-            return _not_ready("数据库迁移未到最新版本")
-        return Health(status="ok")
 
     app.include_router(service)
     app.include_router(ops_router)

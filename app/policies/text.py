@@ -186,6 +186,7 @@ def tokenizer() -> jieba.Tokenizer:
 def _freq() -> dict[str, int]:
     return tokenizer().FREQ  # type: ignore[no-any-return]
 
+
 # Identifies the index built by this pipeline: stored with every indexed policy,
 # so a change of dictionary, synonyms or rules shows which rows need a reindex.
 INDEX_VERSION = hashlib.sha256(
