@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,9 +29,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.core.migrations import upgrade_async
 from app.core.settings import Settings
@@ -150,26 +148,6 @@ class Outcome:
     statuses: dict[int, int] = field(default_factory=dict)
 
 
-@pytest.fixture
-async def database(session: AsyncSession) -> AsyncIterator[URL]:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: the service runs as its own process")
-    base = make_url(str(session.get_bind().engine.url))
-    name = f"ejiaren_test_crash_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(
-        user=base.username or "postgres",
-        host=base.host or "127.0.0.1",
-        port=base.port or 5432,
-        database="postgres",
-    )
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def _client(
     server: Server, headers: dict[str, str], cases: list[tuple[str, str]], out: Outcome
 ) -> None:
@@ -203,8 +181,10 @@ async def _client(
                 raise AssertionError(f"no answer for {key}")
 
 
-async def test_sigkill_mid_load_loses_and_duplicates_nothing(database: URL, tmp_path: Path) -> None:
-    url = database.render_as_string(hide_password=False)
+async def test_sigkill_mid_load_loses_and_duplicates_nothing(
+    fresh_database: URL, tmp_path: Path
+) -> None:
+    url = fresh_database.render_as_string(hide_password=False)
     await upgrade_async(url)
     settings = Settings(env="test", database_url=url)
     engine = create_async_engine(url)
