@@ -63,9 +63,47 @@ class Open311Route(APIRoute):
         return route
 
 
+_ERRORS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+_ERROR_TEXT = {
+    400: "参数有误",
+    401: "需要 api_key",
+    403: "api_key 无效、已吊销或没有所需权限",
+    404: "对象或格式不存在",
+    409: "冲突",
+    429: "api_key 调用太频繁（带 Retry-After）",
+    503: "服务繁忙",
+}
+
+
+def _responses(success: int) -> dict[int | str, dict[str, Any]]:
+    """What an Open311 route answers, in both formats: its success and the
+    spec's error list (``[{"code", "description"}]``, or ``<errors>`` in XML)."""
+    out: dict[int | str, dict[str, Any]] = {
+        success: {"content": {"text/xml": {"schema": {"type": "string"}}}},
+    }
+    for status, text in _ERROR_TEXT.items():
+        out[status] = {
+            "description": text,
+            "content": {
+                "application/json": {"schema": _ERRORS_SCHEMA},
+                "text/xml": {"schema": {"type": "string"}},
+            },
+        }
+    return out
+
+
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
-FormatPath = Annotated[str, Path(description="响应格式：json 或 xml")]
+FormatPath = Annotated[
+    str, Path(description="响应格式：json 或 xml", json_schema_extra={"enum": ["json", "xml"]})
+]
 
 
 def _fmt(value: str) -> Format:
@@ -104,7 +142,7 @@ async def _client(
 # ------------------------------------------------------------------ discovery, services
 
 
-@router.get("/discovery.{format}", summary="Open311 discovery")
+@router.get("/discovery.{format}", summary="Open311 discovery", responses=_responses(200))
 async def discovery(request: Request, format: FormatPath) -> Response:
     """端点说明：规范地址、本端点地址、支持的格式。"""
     fmt = _fmt(format)
@@ -125,7 +163,7 @@ async def discovery(request: Request, format: FormatPath) -> Response:
     return respond(fmt, "discovery", body)
 
 
-@router.get("/services.{format}", summary="Open311 服务列表（诉求类别）")
+@router.get("/services.{format}", summary="Open311 服务列表（诉求类别）", responses=_responses(200))
 async def services(session: SessionDep, format: FormatPath) -> Response:
     """公开的诉求类别（不含一键求助）：`service_code` 为类别代码，`group` 为诉求类型。"""
     fmt = _fmt(format)
@@ -133,7 +171,9 @@ async def services(session: SessionDep, format: FormatPath) -> Response:
     return respond(fmt, "services", [service.service_dict(c) for c in rows])
 
 
-@router.get("/services/{service_code}.{format}", summary="Open311 服务定义")
+@router.get(
+    "/services/{service_code}.{format}", summary="Open311 服务定义", responses=_responses(200)
+)
 async def service_definition(
     session: SessionDep, service_code: str, format: FormatPath
 ) -> Response:
@@ -219,7 +259,7 @@ async def _reader(request: Request, session: SessionDep) -> Principal | None:
     return principal
 
 
-@router.get("/requests.{format}", summary="Open311 查询诉求")
+@router.get("/requests.{format}", summary="Open311 查询诉求", responses=_responses(200))
 async def list_requests(request: Request, session: SessionDep, format: FormatPath) -> Response:
     """参数：`service_request_id`（逗号分隔，给出时忽略其他条件）、`service_code`（逗号分隔）、
     `start_date`/`end_date`（W3C 时间；都不给时为最近 90 天，相隔不超过 90 天）、
@@ -240,7 +280,11 @@ async def list_requests(request: Request, session: SessionDep, format: FormatPat
     return respond(fmt, "service_requests", items)
 
 
-@router.get("/requests/{service_request_id}.{format}", summary="Open311 查询一件诉求")
+@router.get(
+    "/requests/{service_request_id}.{format}",
+    summary="Open311 查询一件诉求",
+    responses=_responses(200),
+)
 async def get_request(
     request: Request, session: SessionDep, service_request_id: str, format: FormatPath
 ) -> Response:
@@ -262,7 +306,9 @@ async def get_request(
     return respond(fmt, "service_requests", items)
 
 
-@router.get("/tokens/{token}.{format}", summary="Open311 由 token 查诉求编号")
+@router.get(
+    "/tokens/{token}.{format}", summary="Open311 由 token 查诉求编号", responses=_responses(200)
+)
 async def get_token(session: SessionDep, token: str, format: FormatPath) -> Response:
     fmt = _fmt(format)
     row = await service.find_token(session, token)
@@ -296,7 +342,12 @@ def _attributes(form: Any) -> dict[str, str]:
     return out
 
 
-@router.post("/requests.{format}", status_code=201, summary="Open311 提交诉求")
+@router.post(
+    "/requests.{format}",
+    status_code=201,
+    summary="Open311 提交诉求",
+    responses=_responses(201),
+)
 async def create_request(request: Request, session: SessionDep, format: FormatPath) -> Response:
     """表单（application/x-www-form-urlencoded）提交，须带 `api_key`（reports:write 权限）。
     `service_code` 必填；位置给 `lat`+`long`（WGS-84）或 `address_string`；`description`
