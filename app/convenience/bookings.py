@@ -355,8 +355,9 @@ async def slot_bookings(
     status: BookingStatus | None = None,
     after_id: int | None = None,
     limit: int = 20,
-) -> tuple[list[StaffBookingRead], bool]:
-    """The bookings of one slot for the staff where its point is, in booking order."""
+) -> tuple[list[StaffBookingRead], bool, str]:
+    """The bookings of one slot for the staff where its point is, in booking
+    order; and the region path of the point (for the audit log)."""
     row = (
         await session.execute(
             select(ServiceSlot, ServicePoint)
@@ -374,7 +375,7 @@ async def slot_bookings(
     rows = (await session.execute(stmt.order_by(Booking.id).limit(limit + 1))).all()
     page = rows[:limit]
     users = await _bookers(session, [r[0].user_id for r in page])
-    return [staff_booking_read(r, users) for r in page], len(rows) > limit
+    return [staff_booking_read(r, users) for r in page], len(rows) > limit, row[1].region_path
 
 
 async def _bookers(session: AsyncSession, ids: Sequence[int]) -> dict[int, User]:

@@ -8,7 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.auth.dependencies import CurrentAdmin, CurrentStaff, CurrentUser, OptionalServicesKey
+from app.auth.dependencies import (
+    CurrentAdmin,
+    CurrentStaff,
+    CurrentUser,
+    OptionalServicesKey,
+    SettingsDep,
+)
 from app.convenience import bookings, catalogue, points
 from app.convenience.schemas import (
     BookingCreate,
@@ -32,6 +38,7 @@ from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.privacy import service as privacy
 from app.reports.schemas import Coord
 
 router = APIRouter(tags=["services"])
@@ -347,16 +354,18 @@ async def create_slot(
     responses=errors(401, 403, 404, 422),
 )
 async def slot_bookings(
+    request: Request,
     slot_id: SlotId,
     principal: CurrentStaff,
     session: SessionDep,
+    settings: SettingsDep,
     status: StatusFilter = None,
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> Page[StaffBookingRead]:
     """服务点所在区划的工作人员查看预约名单，按预约先后排列；手机号脱敏。
-    范围外的时段返回 404 `slot.not_found`。"""
-    items, more = await bookings.slot_bookings(
+    名单上的居民姓名每次被查看都记入个人信息审计日志。范围外的时段返回 404 `slot.not_found`。"""
+    items, more, region_path = await bookings.slot_bookings(
         session,
         principal=principal,
         slot_id=slot_id,
@@ -364,6 +373,18 @@ async def slot_bookings(
         after_id=cursor_id(cursor),
         limit=limit,
     )
+    # The booker's name is a resident's personal data read by staff (PIPL).
+    for booker_id in dict.fromkeys(b.booker.id for b in items):
+        await privacy.record(
+            session,
+            request,
+            settings,
+            actor=principal,
+            subject_id=booker_id,
+            action="booking.booker",
+            resource=f"slot:{slot_id}",
+            region_path=region_path,
+        )
     return Page(items=items, next_cursor=_next([b.id for b in items], more))
 
 

@@ -8,11 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.convenience.models import Service, ServicePoint
 from app.core import clock
 from app.core.settings import Settings
+from app.privacy.models import AuditEntry
 from tests.convenience.helpers import World, make_point, make_service, make_slot, make_world, sh
 
 NOW = sh("2026-11-23T10:00")  # a Monday
@@ -219,6 +221,22 @@ async def test_staff_see_the_bookings_of_a_slot(
         base, params={"limit": 1, "cursor": page["next_cursor"]}, headers=w.h(w.worker)
     )
     assert [i["booker"]["id"] for i in r.json()["items"]] == [w.other_resident.id]
+
+    # Each look at a booker's name is in the personal-information audit log.
+    entries = list(
+        await session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.resource == f"slot:{slot.id}")
+            .order_by(AuditEntry.id)
+        )
+    )
+    assert [(e.actor_id, e.subject_id, e.action) for e in entries] == [
+        (w.worker.id, w.resident.id, "booking.booker"),
+        (w.worker.id, w.other_resident.id, "booking.booker"),
+        (w.worker.id, w.resident.id, "booking.booker"),
+        (w.worker.id, w.other_resident.id, "booking.booker"),
+    ]
+    assert all(e.region_path == point.region_path for e in entries)
 
     r = await client.get(base, headers=w.h(w.far_worker))
     assert r.status_code == 404 and r.json()["error"]["code"] == "slot.not_found"
