@@ -99,6 +99,7 @@ def settings(database_url: str, tmp_root: Path) -> Settings:
         redis_url=None,
         rate_limit_login="1000/minute",
         rate_limit_reports="1000/minute",
+        rate_limit_uploads="1000/minute",
         log_level="WARNING",
     )
 

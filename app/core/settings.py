@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rate_limit_login: str = "20/minute"
     rate_limit_reports: str = "10/minute"
+    rate_limit_uploads: str = Field("60/minute", description="每人上传照片的频率上限")
     trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
 

@@ -23,6 +23,7 @@ from app.core import clock, idempotency
 from app.core.db import Database, SessionDep
 from app.core.errors import AppError, BadRequest, Invalid, errors
 from app.core.idempotency import IdempotencyKey
+from app.core.ratelimit import Rate
 from app.core.settings import Settings
 from app.media import service as media_service
 from app.media import signing
@@ -76,7 +77,7 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
     status_code=201,
     summary="上传照片",
     response_model=MediaRead,
-    responses=errors(400, 401, 409, 413, 422),
+    responses=errors(400, 401, 409, 413, 422, 429),
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_media(
@@ -98,8 +99,16 @@ async def upload_media(
     - 保存的是重新编码后的图片：已按拍摄方向旋转，去除 EXIF（含 GPS 位置）等全部元数据，
       长边不超过 2048 像素；另生成长边不超过 320 像素的缩略图。有透明背景的图片保存为 PNG，其余为 JPG；
     - 同一用户再次上传相同的文件，返回同一个媒体（同一 id，状态码仍为 201）；
-    - 返回的 `url`、`thumbnail_url` 是带签名、约 1 小时后过期的相对地址。
+    - 返回的 `url`、`thumbnail_url` 是带签名、约 1 小时后过期的相对地址；
+    - 每人每分钟上传次数有限（`EJIAREN_RATE_LIMIT_UPLOADS`），超出返回 429 `media.rate_limited`。
     """
+    # Counted before the body is read: a flood of uploads costs us no decoding.
+    await request.app.state.limiter.hit(
+        f"media:user:{principal.id}",
+        Rate.parse(settings.rate_limit_uploads),
+        code="media.rate_limited",
+        message="上传太频繁，请稍后再试",
+    )
     data, sha256 = await _read_upload(request)
     if key is None:
         return await _store(session, storage, settings, principal, data, sha256)

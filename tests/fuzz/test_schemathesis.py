@@ -115,6 +115,7 @@ def fuzz_settings(settings: Settings) -> Settings:
             "rate_limit_api_key": "100000/minute",
             "rate_limit_login": "100000/minute",
             "rate_limit_reports": "100000/minute",
+            "rate_limit_uploads": "100000/minute",
         }
     )
 

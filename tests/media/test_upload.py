@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -396,3 +397,20 @@ async def test_idempotency_key_remembers_a_refusal(
     assert first.status_code == again.status_code == 422
     assert again.json() == first.json()
     assert again.headers.get("idempotency-replayed") == "true"
+
+
+async def test_uploads_are_rate_limited_per_person(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    app.state.settings = settings.model_copy(update={"rate_limit_uploads": "2/minute"})
+    user, other = await make_user(session), await make_user(session)
+    for n in range(2):
+        r = await upload(client, settings, user, jpeg((40 + n, 30)))
+        assert r.status_code == 201, r.text
+    r = await upload(client, settings, user, jpeg((50, 30)))
+    assert r.status_code == 429, r.text
+    assert r.json()["error"]["code"] == "media.rate_limited"
+    assert int(r.headers["retry-after"]) >= 1
+    # Someone else is not held back by it.
+    r = await upload(client, settings, other, jpeg((60, 30)))
+    assert r.status_code == 201, r.text
