@@ -157,7 +157,7 @@ class Report(Base):
     rating_comment: Mapped[str | None] = mapped_column(String(500))
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     helpful: Mapped[bool | None] = mapped_column(Boolean)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
     policy_id: Mapped[int | None] = mapped_column(BigIntPK)
     service_id: Mapped[int | None] = mapped_column(BigIntPK)
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="miniapp")
