@@ -1,5 +1,6 @@
 """Imports every model so the metadata is complete (Alembic, tests)."""
 
+from app.auth.models import UsedRefreshToken
 from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
 from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
 from app.integrations.models import ApiClient, Open311Request, Webhook, WebhookDelivery  # noqa: F401
@@ -23,6 +24,7 @@ from app.users.models import Membership, User
 __all__ = [
     "AppState",
     "AuditEntry",
+    "UsedRefreshToken",
     "Booking",
     "Policy",
     "PolicyTag",

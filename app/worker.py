@@ -34,6 +34,7 @@ async def run_once(state: Any) -> None:
         ("stats_fold", lambda: fold(state.db)),
         ("purge_rate_limits", lambda: state.limiter.purge_expired()),
         ("purge_idempotency", lambda: purge_expired(state.db)),
+        ("purge_refresh_tokens", lambda: _purge_refresh_tokens(state.db)),
     ]
     failure: BaseException | None = None
     for name, job in jobs:
@@ -49,6 +50,15 @@ async def run_once(state: Any) -> None:
             METRICS.job_runs.labels(name, "ok").inc()
     if failure is not None:
         raise failure
+
+
+async def _purge_refresh_tokens(db: Any) -> int:
+    from app.auth.service import purge_used_refresh_tokens
+
+    async with db.session(write=True) as session:
+        purged = await purge_used_refresh_tokens(session)
+        await session.commit()
+    return purged
 
 
 async def deliver_outbox(state: Any) -> int:

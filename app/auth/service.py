@@ -9,12 +9,14 @@ kills every token of that user at once. Functions here flush, never commit.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.models import UsedRefreshToken
 from app.auth.principal import Principal
 from app.auth.schemas import MePatch, RoleRead, TokenPair, UserRead
 from app.core import clock
@@ -177,7 +179,14 @@ async def login_password(session: AsyncSession, *, username: str, password: str)
 
 
 async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> User:
-    """The user behind a refresh token still valid for the user's token version."""
+    """The user behind a refresh token still valid for the user's token version.
+
+    A refresh token is exchanged once (rotation): its id is recorded, and a
+    second exchange of the same token means it was copied — the holder of a
+    stolen token and the user cannot be told apart, so every token of the user
+    is revoked (as by logout) and both must log in again (OAuth 2.0 Security
+    BCP, refresh token reuse detection).
+    """
     claims = decode_token(settings, refresh_token, expected="refresh")
     user = await session.get(User, claims.user_id)
     if user is None or user.deleted_at is not None:
@@ -185,7 +194,35 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     _ensure_enabled(user)
     if user.token_version != claims.version:
         raise Unauthorized("auth.token_revoked", "登录已失效，请重新登录")
+    if not claims.jti:
+        raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
+    try:
+        async with session.begin_nested():
+            session.add(
+                UsedRefreshToken(
+                    jti=claims.jti,
+                    user_id=user.id,
+                    used_at=clock.now(),
+                    expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+                )
+            )
+    except IntegrityError:
+        await logout(session, user=user)
+        # Committed before the refusal: the revocation must outlive the error.
+        await session.commit()
+        log.warning("refresh token reused; all tokens revoked user=%s", user.id)
+        raise Unauthorized(
+            "auth.refresh_reused", "登录凭证已被使用过，为安全起见已退出所有设备，请重新登录"
+        ) from None
     return user
+
+
+async def purge_used_refresh_tokens(session: AsyncSession) -> int:
+    """Forget exchanged refresh tokens past their expiry (background pass)."""
+    result = await session.execute(
+        delete(UsedRefreshToken).where(UsedRefreshToken.expires_at < clock.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def logout(session: AsyncSession, *, user: User) -> None:

@@ -45,6 +45,9 @@ class TokenClaims:
     user_id: int
     version: int
     type: TokenType
+    # Each token's own id and expiry: a refresh token is used once (rotation).
+    jti: str = ""
+    expires_at: int = 0
 
 
 def issue_token(settings: Settings, *, user_id: int, version: int, type: TokenType) -> str:
@@ -87,6 +90,12 @@ def decode_token(settings: Settings, token: str, *, expected: TokenType) -> Toke
     if int(payload["exp"]) <= int(clock.now().timestamp()):
         raise Unauthorized("auth.token_expired", "登录已过期，请重新登录")
     try:
-        return TokenClaims(user_id=int(payload["sub"]), version=int(payload["ver"]), type=expected)
+        return TokenClaims(
+            user_id=int(payload["sub"]),
+            version=int(payload["ver"]),
+            type=expected,
+            jti=str(payload.get("jti") or ""),
+            expires_at=int(payload["exp"]),
+        )
     except (TypeError, ValueError) as exc:
         raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录") from exc

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -154,6 +155,43 @@ async def test_refresh_gives_a_new_working_pair(client: httpx.AsyncClient) -> No
     assert (await client.get(ME, headers=bearer(fresh["access_token"]))).status_code == 200
     again = await client.post(REFRESH, json={"refresh_token": fresh["refresh_token"]})
     assert again.status_code == 200
+
+
+async def test_a_refresh_token_is_used_once_and_reuse_revokes_everything(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    tokens = await _login(client)
+    r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+
+    # The old refresh token again: someone holds a copy. Both lose the session.
+    r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401
+    assert error_code(r) == "auth.refresh_reused"
+    assert (await client.get(ME, headers=bearer(fresh["access_token"]))).status_code == 401
+    r = await client.post(REFRESH, json={"refresh_token": fresh["refresh_token"]})
+    assert r.status_code == 401 and error_code(r) == "auth.token_revoked"
+    # Logging in again works.
+    again = await _login(client)
+    assert (await client.get(ME, headers=bearer(again["access_token"]))).status_code == 200
+
+
+async def test_used_refresh_tokens_are_forgotten_once_expired(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from app.auth.models import UsedRefreshToken
+    from app.auth.service import purge_used_refresh_tokens
+
+    tokens = await _login(client)
+    r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200
+    count = select(func.count()).select_from(UsedRefreshToken)
+    assert await session.scalar(count) == 1
+    assert await purge_used_refresh_tokens(session) == 0
+    with clock.frozen(clock.now() + timedelta(days=31)):
+        assert await purge_used_refresh_tokens(session) == 1
+    assert await session.scalar(count) == 0
 
 
 async def test_refresh_with_missing_field_is_422(client: httpx.AsyncClient) -> None:

@@ -508,7 +508,7 @@ ROWS: list[Row] = [
     # -- auth: anyone may try to log in; the credentials decide ---------------
     row("POST /api/v1/auth/wechat/login",                               "ok   ok   ok   ok   ok   ok   ok",   static(json={"code": "matrix-resident"})),
     row("POST /api/v1/auth/password/login",                             "ok   ok   ok   ok   ok   ok   ok",   _login, fresh=True),
-    row("POST /api/v1/auth/refresh",                                    "ok   ok   ok   ok   ok   ok   ok",   _refresh),
+    row("POST /api/v1/auth/refresh",                                    "ok   ok   ok   ok   ok   ok   ok",   _refresh, fresh=True),
     row("POST /api/v1/auth/logout",                                     "401  ok   ok   ok   ok   403  403",  NONE, own=True),
     # -- me: every user acts on themselves only ------------------------------
     row("GET /api/v1/me",                                               "401  ok   ok   ok   ok   403  403",  NONE, owner="resident"),
