@@ -109,7 +109,8 @@ async def _extra_sections(session: AsyncSession, uid: int) -> dict[str, list[dic
     forgotten: every mapped table with a ``user_id`` column not exported above."""
     from app.core.orm import Base
 
-    done = {"membership", "report_follow", "booking"}
+    # Exported above, or bookkeeping that says nothing about the person.
+    done = {"membership", "report_follow", "booking", "used_refresh_token"}
     out: dict[str, list[dict[str, Any]]] = {}
     for mapper in sorted(Base.registry.mappers, key=lambda m: m.class_.__name__):
         table = mapper.local_table

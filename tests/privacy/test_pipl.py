@@ -268,3 +268,22 @@ async def test_a_deleted_resident_logging_in_again_is_a_new_account(
     assert r.status_code == 204
     r = await client.post("/api/v1/auth/wechat/login", json={"code": "pipl-again"})
     assert r.status_code == 200 and r.json()["user"]["id"] != first
+
+
+async def test_export_lists_consents_and_leaves_out_token_bookkeeping(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/api/v1/auth/wechat/login", json={"code": "pipl-export-2"})
+    tokens = r.json()
+    r = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await client.post(
+        "/api/v1/me/subscriptions",
+        headers=headers,
+        json={"template_id": "dev-tmpl-report-resolved", "accepted": True},
+    )
+    assert r.status_code == 200, r.text
+    data = (await client.get("/api/v1/me/export", headers=headers)).json()
+    assert [c["template_id"] for c in data["subscribe_consent"]] == ["dev-tmpl-report-resolved"]
+    assert "used_refresh_token" not in data
