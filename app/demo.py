@@ -145,7 +145,7 @@ async def seed(session: AsyncSession) -> list[tuple[str, str, str]]:
     street = await _child(session, district, STREET)
     rows: list[tuple[str, str, str]] = []
 
-    await _staff(session, "admin", "系统管理员", "13900000000", [("superadmin", None)])
+    admin = await _staff(session, "admin", "系统管理员", "13900000000", [("superadmin", None)])
     rows.append(("admin", "系统管理员 superadmin", f"账号密码 admin / {DEMO_PASSWORD}"))
     await _staff(session, "street", "街道管理员", "13900000001", [("street_admin", street)])
     rows.append(("street", "街道管理员 street_admin", f"账号密码 street / {DEMO_PASSWORD}"))
@@ -227,4 +227,34 @@ async def seed(session: AsyncSession) -> list[tuple[str, str, str]]:
             (code, "居民（微信登录）", f'POST /api/v1/auth/wechat/login {{"code": "{code}"}}')
         )
     await session.flush()
+    await _policies(session, admin, district)
     return rows
+
+
+async def _policies(session: AsyncSession, admin: User, district: Region) -> None:
+    """Publish the sample policies for the whole district (once: by title), so
+    政策咨询 has something to find in the demo."""
+    from app.auth.dependencies import load_principal
+    from app.policies import service as policies
+    from app.policies.models import Policy
+    from app.policies.samples import DOCS
+    from app.policies.schemas import PolicyCreate
+
+    existing = set(await session.scalars(select(Policy.title)))
+    principal = await load_principal(session, admin)
+    for doc in DOCS:
+        if doc.title in existing:
+            continue
+        body = PolicyCreate(
+            title=doc.title,
+            body=doc.body,
+            category=doc.category,
+            tags=doc.tags,
+            issuer=doc.issuer,
+            doc_number=doc.doc_number,
+            region_id=district.id,
+        )
+        policy = await policies.create_policy(session, principal=principal, body=body)
+        await policies.transition(
+            session, principal=principal, policy_id=policy.id, action="publish"
+        )
