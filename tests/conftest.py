@@ -19,6 +19,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.datastructures import State
 
 from app.core import clock
 from app.core.db import make_engine
@@ -154,7 +155,7 @@ async def app(
     """The app with fresh state (settings, database, limiter, WeChat, caches)
     bound to this test's rolled-back connection; routes a test adds are removed."""
     application = shared_app
-    application.state._state.clear()
+    application.state = State()
     init_state(application, settings)
     db = application.state.db
     await db.engine.dispose()

@@ -32,10 +32,12 @@ from app.convenience.models import Booking, ServiceSlot
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.net import client_ip
+from app.core.orm import Base
 from app.core.request_context import request_id_var
 from app.core.settings import Settings
 from app.media.models import Media
 from app.media.service import media_read
+from app.notify.models import SubscribeConsent
 from app.privacy.models import AuditEntry
 from app.reports.models import ExtensionRequest, Report, ReportEvent, ReportFollow, ReportMedia
 from app.users.models import Membership, User
@@ -107,8 +109,6 @@ async def _extra_sections(session: AsyncSession, uid: int) -> dict[str, list[dic
     """Tables of other domains that hold rows about a person (subscription
     consents and the like), found through the metadata so a new one is not
     forgotten: every mapped table with a ``user_id`` column not exported above."""
-    from app.core.orm import Base
-
     # Exported above, or bookkeeping that says nothing about the person.
     done = {"membership", "report_follow", "booking", "used_refresh_token"}
     out: dict[str, list[dict[str, Any]]] = {}
@@ -117,8 +117,7 @@ async def _extra_sections(session: AsyncSession, uid: int) -> dict[str, list[dic
         name = getattr(table, "name", None)
         if name is None or name in done or "user_id" not in table.c:
             continue
-        cls = mapper.class_
-        out[name] = await _rows(session, select(cls).where(table.c.user_id == uid))
+        out[name] = await _rows(session, select(mapper.class_).where(table.c.user_id == uid))
     return out
 
 
@@ -149,7 +148,7 @@ async def erase(session: AsyncSession, *, principal: Principal, settings: Settin
         await bookings.cancel(session, principal=principal, booking_id=booking_id)
     await session.execute(delete(ReportFollow).where(ReportFollow.user_id == user.id))
     await _delete_unattached_media(session, user.id)
-    await _delete_extra_rows(session, user.id)
+    await session.execute(delete(SubscribeConsent).where(SubscribeConsent.user_id == user.id))
     user.name = None
     user.nickname = DELETED_NICKNAME
     user.phone = None
@@ -170,19 +169,6 @@ async def _delete_unattached_media(session: AsyncSession, uid: int) -> None:
     storage housekeeping and only the rows (the ownership) go."""
     attached = exists().where(ReportMedia.media_id == Media.id)
     await session.execute(delete(Media).where(Media.owner_id == uid, ~attached))
-
-
-async def _delete_extra_rows(session: AsyncSession, uid: int) -> None:
-    from app.core.orm import Base
-
-    keep = {"membership", "report_follow", "booking"}
-    for mapper in Base.registry.mappers:
-        table = mapper.local_table
-        name = getattr(table, "name", None)
-        if name is None or name in keep or "user_id" not in table.c:
-            continue
-        if name.endswith("subscription") or name.endswith("consent"):
-            await session.execute(delete(mapper.class_).where(table.c.user_id == uid))
 
 
 # ---------------------------------------------------------------- audit log

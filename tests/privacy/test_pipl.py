@@ -287,3 +287,26 @@ async def test_export_lists_consents_and_leaves_out_token_bookkeeping(
     data = (await client.get("/api/v1/me/export", headers=headers)).json()
     assert [c["template_id"] for c in data["subscribe_consent"]] == ["dev-tmpl-report-resolved"]
     assert "used_refresh_token" not in data
+
+
+async def test_delete_me_removes_subscription_consents(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from app.notify.models import SubscribeConsent
+
+    r = await client.post("/api/v1/auth/wechat/login", json={"code": "pipl-consents"})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    uid = r.json()["user"]["id"]
+    r = await client.post(
+        "/api/v1/me/subscriptions",
+        headers=headers,
+        json={"template_id": "dev-tmpl-report-resolved", "accepted": True},
+    )
+    assert r.status_code == 200, r.text
+    consents = (
+        select(func.count()).select_from(SubscribeConsent).where(SubscribeConsent.user_id == uid)
+    )
+    assert await session.scalar(consents) == 1
+    r = await client.delete("/api/v1/me", headers=headers)
+    assert r.status_code == 204
+    assert await session.scalar(consents) == 0
