@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.core.settings import get_settings
+from app.core.settings import SettingsError, get_settings
 
 cli = typer.Typer(help="e家人 基层治理后端", no_args_is_help=True, add_completion=False)
 db_cli = typer.Typer(help="数据库迁移", no_args_is_help=True)
@@ -24,7 +24,12 @@ OPENAPI_PATH = Path("openapi/openapi.json")
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except SettingsError as exc:
+        # A refusal to start (e.g. prod with default secrets): the reason, not a trace.
+        console.print(f"[red]设置有误：{exc}[/red]")
+        raise SystemExit(2) from None
 
 
 @db_cli.command("upgrade")
@@ -67,6 +72,7 @@ def serve(
     """启动 API 服务（单机部署时同进程运行后台任务）。"""
     import uvicorn
 
+    get_settings()  # refuse bad settings here, before uvicorn starts
     if demo or migrate:
         db_upgrade("heads")
     if demo:

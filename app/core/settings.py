@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
@@ -210,6 +210,24 @@ class Settings(BaseSettings):
         return self
 
 
+class SettingsError(RuntimeError):
+    """The environment cannot start the service. The message names the
+    variables and what is wrong with them, never their values: pydantic's own
+    message repeats the input, which would print a refused secret."""
+
+
+def describe_problems(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err.get("loc") or ()
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"EJIAREN_{str(loc[0]).upper()}：{message}" if loc else message)
+    return "；".join(parts)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_problems(exc)) from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.core.settings import Settings
+from app.core.settings import Settings, SettingsError, get_settings
 
 
 def test_prod_refuses_default_secrets() -> None:
@@ -48,3 +48,60 @@ def test_dev_without_appid_is_offline() -> None:
 def test_secrets_are_not_printed() -> None:
     s = Settings(env="dev", jwt_secret="super-secret-value-1234567890", _env_file=None)  # type: ignore[arg-type,call-arg]
     assert "super-secret-value" not in repr(s)
+
+
+def test_prod_from_the_environment_names_every_default_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real path: EJIAREN_ variables, each default secret named, none printed."""
+    monkeypatch.setenv("EJIAREN_ENV", "prod")
+    monkeypatch.setenv("EJIAREN_WECHAT_APPID", "wx0123456789abcdef")
+    monkeypatch.setenv("EJIAREN_WECHAT_SECRET", "s" * 32)
+    with pytest.raises(ValidationError) as info:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    text = str(info.value)
+    assert "生产环境拒绝启动" in text
+    assert "EJIAREN_JWT_SECRET" in text
+    assert "EJIAREN_MEDIA_URL_SECRET" in text
+    assert "EJIAREN_WECHAT_APPID" not in text
+    assert "s" * 32 not in text
+
+    monkeypatch.setenv("EJIAREN_JWT_SECRET", "j" * 48)
+    with pytest.raises(ValidationError) as info:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "EJIAREN_MEDIA_URL_SECRET" in str(info.value)
+    assert "EJIAREN_JWT_SECRET" not in str(info.value)
+
+    monkeypatch.setenv("EJIAREN_MEDIA_URL_SECRET", "m" * 40)
+    assert Settings(_env_file=None).env == "prod"  # type: ignore[call-arg]
+
+
+def test_the_refusal_names_variables_but_never_prints_their_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pydantic's own message repeats its input: a refused secret would land in
+    the terminal or the container log. What the service raises does not."""
+    monkeypatch.setenv("EJIAREN_ENV", "prod")
+    monkeypatch.setenv("EJIAREN_JWT_SECRET", "too-short-but-still-secret")
+    monkeypatch.setenv("EJIAREN_DB_POOL_SIZE", "many-pool-value")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    text = str(info.value)
+    assert "EJIAREN_DB_POOL_SIZE" in text
+    assert "too-short-but-still-secret" not in text
+    assert "many-pool-value" not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+    monkeypatch.setenv("EJIAREN_DB_POOL_SIZE", "10")
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(info.value).startswith("生产环境拒绝启动：EJIAREN_JWT_SECRET")
+    assert "too-short-but-still-secret" not in str(info.value)
+
