@@ -105,3 +105,25 @@ def test_the_refusal_names_variables_but_never_prints_their_values(
     assert str(info.value).startswith("生产环境拒绝启动：EJIAREN_JWT_SECRET")
     assert "too-short-but-still-secret" not in str(info.value)
 
+
+def test_the_readme_documents_every_setting() -> None:
+    """Each field of Settings has a row in the README's settings table, and no
+    row names a setting that no longer exists."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## 配置 Settings", 1)[1].split("\n## ", 1)[0]
+    documented = {
+        name.lower()
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])
+    }
+    fields = set(Settings.model_fields)
+    assert not fields - documented, (
+        f"settings missing from README.md: {sorted(fields - documented)}"
+    )
+    assert not documented - fields, (
+        f"README.md lists unknown settings: {sorted(documented - fields)}"
+    )
