@@ -159,8 +159,7 @@ async def app(
     init_state(application, settings)
     db = application.state.db
     await db.engine.dispose()
-    db.sessionmaker = bind_sessions
-    db.immediate_writes = False
+    db.bind(bind_sessions)
     routes = len(application.router.routes)
     try:
         yield application

@@ -88,8 +88,10 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False
         )
-        # Tests bind ``sessionmaker`` to one outer connection and turn this off.
+        # Tests bind ``sessionmaker`` to one outer connection and turn these off.
         self.immediate_writes = self.is_sqlite
+        # ``rawsql.standalone`` statements in autocommit on their own connection.
+        self.side_connections = not self.is_sqlite
         self._immediate_sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine.execution_options(**{SQLITE_IMMEDIATE: True}),
             expire_on_commit=False,
@@ -116,6 +118,13 @@ class Database:
     @property
     def write_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self._immediate_sessionmaker if self.immediate_writes else self.sessionmaker
+
+    def bind(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        """Run every session, side statements included, on ``sessionmaker``
+        (tests: sessions on one connection whose transaction is rolled back)."""
+        self.sessionmaker = sessionmaker
+        self.immediate_writes = False
+        self.side_connections = False
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self.write_sessionmaker if write else self.sessionmaker)()

@@ -24,21 +24,27 @@ from typing import Annotated, Any
 from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from pydantic import BaseModel
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.db import Database
 from app.core.errors import AppError, Conflict, Invalid
 from app.core.models import IdempotencyRecord
+from app.core.rawsql import Json, Raw, json_value, standalone, utc
 
 # How long a claimed key waits for its first attempt before a retry may take it
 # over (``EJIAREN_IDEMPOTENCY_LEASE_SECONDS``); also the purge grace period.
 LEASE = timedelta(seconds=30)
 RETENTION = timedelta(hours=24)
 _NOT_REMEMBERED = {409, 429}
+_CLAIM = (
+    "INSERT INTO idempotency_record"
+    " (owner, key, fingerprint, state, lease_token, created_at, expires_at)"
+    " VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)"
+    " ON CONFLICT (owner, key) DO NOTHING RETURNING id"
+)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -61,68 +67,55 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONResponse:
-    """Claim ``key`` for ``owner``; or the stored response of a finished attempt."""
-    insert = sqlite_insert if db.is_sqlite else pg_insert
+    """Claim ``key`` for ``owner``; or the stored response of a finished attempt.
+
+    Every creating POST with a key passes here, so it runs as standalone
+    statements (``rawsql.standalone``): each is atomic, and taking over a dead
+    attempt is a compare-and-set on its lease token."""
     lease = timedelta(seconds=db.settings.idempotency_lease_seconds)
-    for _ in range(3):
-        now = clock.now()
-        token = secrets.token_hex(8)
-        async with db.session(write=True) as session:
-            stmt = (
-                insert(IdempotencyRecord)
-                .values(
-                    owner=owner,
-                    key=key,
-                    fingerprint=fp,
-                    state="in_flight",
-                    lease_token=token,
-                    created_at=now,
-                    expires_at=now + lease,
-                )
-                .on_conflict_do_nothing(index_elements=["owner", "key"])
-                .returning(IdempotencyRecord.id)
-            )
-            new_id = (await session.execute(stmt)).scalar_one_or_none()
+    async with standalone(db) as raw:
+        for _ in range(3):
+            now = clock.now()
+            token = secrets.token_hex(8)
+            new_id = await raw.fetchval(_CLAIM, owner, key, fp, token, now, now + lease)
             if new_id is not None:
-                await session.commit()
                 return Claim(new_id, token)
-            row = await session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
-                )
+            row = await raw.fetchrow(
+                "SELECT id, fingerprint, state, lease_token, status_code, response, expires_at"
+                " FROM idempotency_record WHERE owner = $1 AND key = $2",
+                owner,
+                key,
             )
             if row is None:  # purged between the two statements: try again
-                await session.rollback()
                 continue
-            if row.fingerprint != fp:
+            if row["fingerprint"] != fp:
                 raise Invalid("idempotency.key_reused", "同一个幂等键不能用于不同的请求内容")
-            if row.state == "done":
+            if row["state"] == "done":
                 return JSONResponse(
-                    row.response,
-                    status_code=row.status_code or 200,
+                    json_value(row["response"]),
+                    status_code=row["status_code"] or 200,
                     headers={"Idempotency-Replayed": "true"},
                 )
-            if row.expires_at > now:
-                retry = max(1, int((row.expires_at - now).total_seconds()))
+            expires_at = utc(row["expires_at"])
+            assert expires_at is not None
+            if expires_at > now:
+                retry = max(1, int((expires_at - now).total_seconds()))
                 raise Conflict(
                     "idempotency.in_flight",
                     "相同请求正在处理中，请稍后重试",
                     headers={"Retry-After": str(min(retry, 5))},
                 )
             # The first attempt died without finishing: take its lease over.
-            taken = await session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == row.id,
-                    IdempotencyRecord.lease_token == row.lease_token,
-                    IdempotencyRecord.state == "in_flight",
-                )
-                .values(lease_token=token, expires_at=now + lease)
+            taken = await raw.execute(
+                "UPDATE idempotency_record SET lease_token = $1, expires_at = $2"
+                " WHERE id = $3 AND lease_token = $4 AND state = 'in_flight'",
+                token,
+                now + lease,
+                row["id"],
+                row["lease_token"],
             )
-            if getattr(taken, "rowcount", 0) == 1:
-                await session.commit()
-                return Claim(row.id, token)
-            await session.rollback()
+            if taken == 1:
+                return Claim(row["id"], token)
     raise Conflict(
         "idempotency.in_flight", "相同请求正在处理中，请稍后重试", headers={"Retry-After": "1"}
     )
@@ -130,18 +123,17 @@ async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONR
 
 async def complete(session: AsyncSession, c: Claim, status_code: int, body: Any) -> None:
     """Store the response in the request's transaction; refuse if our lease was lost."""
-    result = await session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.id == c.record_id,
-            IdempotencyRecord.lease_token == c.lease_token,
-            IdempotencyRecord.state == "in_flight",
-        )
-        .values(
-            state="done", status_code=status_code, response=body, expires_at=clock.now() + RETENTION
-        )
+    raw = await Raw.of(session)
+    changed = await raw.execute(
+        "UPDATE idempotency_record SET state = 'done', status_code = $1, response = $2,"
+        " expires_at = $3 WHERE id = $4 AND lease_token = $5 AND state = 'in_flight'",
+        status_code,
+        Json(body),
+        clock.now() + RETENTION,
+        c.record_id,
+        c.lease_token,
     )
-    if getattr(result, "rowcount", 0) != 1:
+    if changed != 1:
         raise Conflict(
             "idempotency.in_flight", "相同请求正在处理中，请稍后重试", headers={"Retry-After": "1"}
         )
@@ -185,9 +177,16 @@ async def run_idempotent(
     status_code: int,
     work: Callable[[], Awaitable[Any]],
 ) -> Any:
-    """Run ``work`` at most once per ``(owner, key)``; returns its result or a replay."""
+    """Run ``work`` at most once per ``(owner, key)``; returns its result or a replay.
+
+    A model the work returns is answered as the JSON stored for replays (the
+    first answer and every replay are the same bytes, and FastAPI does not
+    validate the model a second time)."""
     if key is None:
-        return await work()
+        result = await work()
+        if isinstance(result, BaseModel):
+            return JSONResponse(_jsonable(result), status_code=status_code)
+        return result
     if not key.strip():
         raise Invalid("idempotency.bad_key", "幂等键不能为空")
     db: Database = request.app.state.db
@@ -197,8 +196,8 @@ async def run_idempotent(
         return got
     try:
         result = await work()
-        await complete(session, got, status_code, jsonable_encoder(result))
-        return result
+        stored = _jsonable(result)
+        await complete(session, got, status_code, stored)
     except AppError as exc:
         await session.rollback()
         await release(db, got, exc)
@@ -207,6 +206,15 @@ async def run_idempotent(
         await session.rollback()
         await release(db, got, None)
         raise
+    if isinstance(result, BaseModel):
+        return JSONResponse(stored, status_code=status_code)
+    return result
+
+
+def _jsonable(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    return jsonable_encoder(result)
 
 
 async def purge_expired(db: Database) -> int:

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core import clock
 from app.core.db import Database
 from app.core.errors import RateLimited
 from app.core.models import RateLimitBucket
+from app.core.rawsql import standalone
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
@@ -35,6 +34,12 @@ class Rate:
             raise ValueError(f"无效的限流设置：{text!r}（应如 20/minute）")
         count = int(m.group(2) or 1)
         return cls(limit=int(m.group(1)), window_seconds=count * _UNITS[m.group(3)])
+
+
+_HIT = (
+    "INSERT INTO rate_limit_bucket (key, count, expires_at) VALUES ($1, 1, $2)"
+    " ON CONFLICT (key) DO UPDATE SET count = rate_limit_bucket.count + 1 RETURNING count"
+)
 
 
 class RateLimiter:
@@ -74,18 +79,8 @@ class RateLimiter:
     async def _hit_db(self, bucket: str, rate: Rate) -> int:
         now = clock.now()
         expires = now + timedelta(seconds=rate.window_seconds + 1)
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        stmt = (
-            insert(RateLimitBucket)
-            .values(key=bucket, count=1, expires_at=expires)
-            .on_conflict_do_update(
-                index_elements=[RateLimitBucket.key], set_={"count": RateLimitBucket.count + 1}
-            )
-            .returning(RateLimitBucket.count)
-        )
-        async with self.db.session(write=True) as session:
-            count = (await session.execute(stmt)).scalar_one()
-            await session.commit()
+        async with standalone(self.db) as raw:  # on every limited request
+            count = await raw.fetchval(_HIT, bucket, expires)
         return int(count)
 
     async def purge_expired(self) -> int:

@@ -34,10 +34,10 @@ from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Invalid, NotFound
 from app.core.pagination import Page, cursor_id, encode_cursor
+from app.core.rawsql import Raw, json_value
 from app.integrations import service as clients
 from app.integrations.models import ApiClient, Webhook, WebhookDelivery
 from app.integrations.schemas import DeliveryRead, WebhookCreate, WebhookRead
-from app.org.models import Region
 from app.outbox import listeners
 from app.outbox.errors import PermanentDelivery, RetryableDelivery
 from app.outbox.models import OutboxMessage
@@ -196,6 +196,9 @@ async def list_deliveries(
 # ------------------------------------------------------------------ events → outbox
 
 
+_HOOKS_KEY = "ejiaren_live_webhooks"
+
+
 def event_names(event: ReportEvent) -> list[str]:
     names = []
     if event.type == "created":
@@ -215,32 +218,42 @@ async def on_report_event(session: AsyncSession, report: Report, event: ReportEv
     names = event_names(event)
     if not names:
         return
-    rows = (
-        await session.execute(
-            select(Webhook, Region.path)
-            .join(ApiClient, ApiClient.id == Webhook.client_id)
-            .join(Region, Region.id == ApiClient.region_id)
-            .where(Webhook.deleted_at.is_(None), ApiClient.revoked_at.is_(None))
-        )
-    ).all()
-    hooks = [h for h, path in rows if report.region_path.startswith(path)]
+    hooks = [h for h in await _live_hooks(session) if report.region_path.startswith(h["path"])]
     if not hooks:
         return
     data = await _event_data(session, report, event)
     for hook in hooks:
+        events = json_value(hook["events"])
         for name in names:
-            if name in hook.events:
+            if name in events:
                 await enqueue(
                     session,
                     kind=KIND,
-                    target=hook.url,
+                    target=hook["url"],
                     payload={
-                        "webhook_id": hook.id,
+                        "webhook_id": hook["id"],
                         "event": name,
                         "created_at": event.created_at.isoformat(),
                         "data": data,
                     },
                 )
+
+
+async def _live_hooks(session: AsyncSession) -> list[Any]:
+    """Live webhooks of live clients, with their client's region path. Read on
+    every case event, so through ``Raw``, and once per transaction (a new case
+    has two events)."""
+    raw = await Raw.of(session)
+    cached = session.info.get(_HOOKS_KEY)
+    if cached is not None and cached[0] is raw:
+        return cached[1]  # type: ignore[no-any-return]
+    rows = await raw.fetch(
+        "SELECT w.id, w.url, w.events, r.path FROM webhook w"
+        " JOIN api_client c ON c.id = w.client_id JOIN region r ON r.id = c.region_id"
+        " WHERE w.deleted_at IS NULL AND c.revoked_at IS NULL"
+    )
+    session.info[_HOOKS_KEY] = (raw, rows)
+    return rows
 
 
 async def _event_data(session: AsyncSession, report: Report, event: ReportEvent) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.errors import AppError, Invalid
+from app.core.rawsql import Raw
 from app.core.settings import Settings, SubscribeTemplate, get_settings
 from app.notify.models import SubscribeConsent
 from app.notify.values import fit
@@ -235,7 +236,7 @@ async def on_report_event(session: AsyncSession, report: Report, event: ReportEv
         template = templates(settings).get(message_type)
         if template is None:
             continue
-        user = await session.get(User, user_id)
+        user = await (await Raw.of(session)).one(User, "id = $1", user_id)
         if user is None or not user.openid or user.deleted_at is not None or user.disabled:
             continue
         if not await _take_consent(session, user.id, template.template_id):

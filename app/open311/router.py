@@ -395,13 +395,15 @@ async def create_request(request: Request, session: SessionDep, format: FormatPa
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "description"
         raise Open311Error(400, f"{field}: {first.get('msg', '取值无效')}") from exc
-    report = await report_service.submit(
-        session,
-        principal=principal,
-        body=body,
-        locator=org_service.locator_cache(request.app.state),
-        source="open311",
-    )
+    report = (
+        await report_service.submit(
+            session,
+            principal=principal,
+            body=body,
+            locator=org_service.locator_cache(request.app.state),
+            source="open311",
+        )
+    ).report
     integrations.check_case_region(principal, report)
     row = await service.record(
         session,

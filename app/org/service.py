@@ -20,6 +20,7 @@ from app.core.errors import Forbidden, NotFound
 from app.core.masking import mask_phone
 from app.core.models import AppState
 from app.core.orm import utcnow
+from app.core.rawsql import Raw
 from app.org import importer
 from app.org.importer import GridFeature, Problem
 from app.org.locator import (
@@ -51,14 +52,13 @@ async def read_grid_stamp(session: AsyncSession) -> Stamp:
     built from other data when a counter value comes round again (a restored
     database, or test transactions that were rolled back).
     """
-    row = (
-        await session.execute(
-            select(AppState.value_int, AppState.value_text).where(AppState.key == GRID_STAMP_KEY)
-        )
-    ).first()
+    raw = await Raw.of(session)
+    row = await raw.fetchrow(
+        "SELECT value_int, value_text FROM app_state WHERE key = $1", GRID_STAMP_KEY
+    )
     if row is None:
         return (0, None)
-    return (int(row[0]), row[1])
+    return (int(row["value_int"]), row["value_text"])
 
 
 async def _lock_grid_stamp(session: AsyncSession) -> AppState:
@@ -148,7 +148,8 @@ async def locate(
     grid_id = index.locate(lng, lat)
     if grid_id is None:
         return None
-    return await session.get(Region, grid_id)
+    # A read-only copy (not in the session): the hot path of every submission.
+    return await (await Raw.of(session)).one(Region, "id = $1", grid_id)
 
 
 async def grid_location(session: AsyncSession, grid: Region) -> GridLocation:

@@ -133,7 +133,7 @@ async def create_report(
     verdict = await moderation.check_text(request.app.state.wechat, user, body.description)
 
     async def work() -> ReportRead:
-        report = await service.submit(
+        new = await service.submit(
             session,
             principal=user,
             body=body,
@@ -141,8 +141,8 @@ async def create_report(
             locator=org_service.locator_cache(request.app.state),
             source="api" if user.api_client else "miniapp",
         )
-        integrations.check_case_region(user, report)
-        return await _read(request, session, user, report, "owner")
+        integrations.check_case_region(user, new.report)
+        return service.read_submitted(new, principal=user, settings=settings)
 
     return await run_idempotent(
         request, session, owner=f"user:{user.id}", key=key, status_code=201, work=work

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from app.convenience.catalogue import get_errand_service
 from app.core import clock
 from app.core.errors import Invalid, NotFound
 from app.core.masking import mask_name, mask_phone
+from app.core.rawsql import Raw
 from app.core.settings import Settings
 from app.media.models import Media
 from app.media.service import load_owned_media, media_read
@@ -26,7 +28,6 @@ from app.policies import service as policy_service
 from app.reports import dispatch, sla
 from app.reports.access import View
 from app.reports.calendar import load_calendar
-from app.reports.category_service import get_active_category
 from app.reports.models import (
     Category,
     ExtensionRequest,
@@ -101,15 +102,14 @@ async def add_event(
         data=data or {},
         created_at=clock.now(),
     )
-    session.add(event)
-    if media:
-        await session.flush()
-        for position, m in enumerate(media):
-            session.add(
-                ReportMedia(
-                    report_id=report.id, media_id=m.id, event_id=event.id, position=position
-                )
-            )
+    # Written at once, past the ORM's unit of work: a case's every change adds
+    # an event, and on the submit path each ORM flush costs more than the SQL.
+    raw = await Raw.of(session)
+    await raw.insert(event)
+    for position, m in enumerate(media):
+        await raw.insert(
+            ReportMedia(report_id=report.id, media_id=m.id, event_id=event.id, position=position)
+        )
     # Messages the event causes (notifications, webhooks) join this transaction.
     await outbox_listeners.report_event(session, report, event)
     return event
@@ -149,6 +149,18 @@ async def _queue_region(session: AsyncSession) -> Region | None:
     return streets[0] if len(streets) == 1 else roots[0]
 
 
+@dataclass
+class Submitted:
+    """A case just filed, with what was decided and written on the way."""
+
+    report: Report
+    category: Category
+    grid: Region | None
+    choice: dispatch.Choice | None
+    media: list[Media]
+    events: list[ReportEvent]
+
+
 async def submit(
     session: AsyncSession,
     *,
@@ -157,17 +169,17 @@ async def submit(
     locator: Any,
     moderation: str = "pass",
     source: str = "miniapp",
-) -> Report:
+) -> Submitted:
     """File a case and dispatch it (DESIGN §5): locate, route by category, choose
     the person, record why, and set the deadlines."""
-    try:
-        category = await get_active_category(session, body.category)
-    except NotFound as exc:
+    raw = await Raw.of(session)
+    category = await raw.one(Category, "code = $1", body.category)
+    if category is None or not category.active:
         raise Invalid(
             "report.unknown_category",
             "诉求类别不存在，请重新选择",
             details={"category": body.category},
-        ) from exc
+        )
     if category.kind != body.kind:
         raise Invalid(
             "report.kind_mismatch",
@@ -191,7 +203,7 @@ async def submit(
         grid = await org_service.locate(session, lng, lat, cache=locator)
     located_by = "location" if grid is not None else None
     if grid is None and principal.user.home_grid_id is not None:
-        grid = await session.get(Region, principal.user.home_grid_id)
+        grid = await raw.one(Region, "id = $1", principal.user.home_grid_id)
         located_by = "home_grid" if grid is not None else None
 
     report = Report(
@@ -214,12 +226,14 @@ async def submit(
         service_id=body.service_id,
         source=source,
     )
-    route_data = await _route(session, report, category, grid, now)
-    session.add(report)
-    await session.flush()
+    choice, route_data = await _route(session, report, category, grid, now)
+    # The new case is written straight away (``Raw``) and stays out of the
+    # session: it is the record of what was stored, and the answer is built
+    # from it.
+    await raw.insert(report)
     for position, m in enumerate(media):
-        session.add(ReportMedia(report_id=report.id, media_id=m.id, position=position))
-    await add_event(
+        await raw.insert(ReportMedia(report_id=report.id, media_id=m.id, position=position))
+    created = await add_event(
         session,
         report,
         "created",
@@ -228,7 +242,7 @@ async def submit(
         data={"located_by": located_by, "source": source},
     )
     if report.status == "dispatched":
-        await add_event(
+        routed = await add_event(
             session,
             report,
             "dispatched",
@@ -238,9 +252,8 @@ async def submit(
             data=route_data,
         )
     else:
-        await add_event(session, report, "queued", actor_role="system", data=route_data)
-    await session.flush()
-    return report
+        routed = await add_event(session, report, "queued", actor_role="system", data=route_data)
+    return Submitted(report, category, grid, choice, list(media), [created, routed])
 
 
 async def _check_references(
@@ -272,7 +285,7 @@ async def _check_references(
 
 async def _route(
     session: AsyncSession, report: Report, category: Category, grid: Region | None, now: datetime
-) -> dict[str, Any]:
+) -> tuple[dispatch.Choice | None, dict[str, Any]]:
     if category.routing == "department" and category.department_id is not None:
         report.status, report.owner_level = "dispatched", "department"
         report.owner_department_id = category.department_id
@@ -281,7 +294,7 @@ async def _route(
         if not report.region_path:
             queue = await _queue_region(session)
             report.region_path = queue.path if queue else ""
-        return {
+        return None, {
             "rule": "category_department",
             "department_id": category.department_id,
             "reason": f"类别“{category.name}”直接派给职能部门",
@@ -297,12 +310,12 @@ async def _route(
             report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
         else:
             report.owner_level, report.owner_region_id = "community", grid.parent_id
-        return choice.data(grid)
+        return choice, choice.data(grid)
     queue = await _queue_region(session)
     report.owner_level = queue.level if queue else "street"
     report.owner_region_id = queue.id if queue else None
     report.region_path = queue.path if queue else ""
-    return {
+    return None, {
         "rule": "no_grid_queue",
         "reason": "未能定位到网格，进入人工派单队列",
         "queue": {"id": queue.id, "name": queue.name} if queue else None,
@@ -343,7 +356,18 @@ async def _roles(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return out
 
 
-def _person(user: User | None, role: str | None, *, full: bool) -> PersonRef | None:
+class _Named(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def nickname(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
+def _person(user: _Named | None, role: str | None, *, full: bool) -> PersonRef | None:
     if user is None:
         return None
     name = user.name or user.nickname
@@ -430,6 +454,55 @@ async def read(
             ExtensionRequest.report_id == report.id, ExtensionRequest.status == "pending"
         )
     )
+    assignee_id = report.assignee_id or 0
+    return compose(
+        report,
+        item=item,
+        view=view,
+        settings=settings,
+        assignee=_person(users.get(assignee_id), roles.get(assignee_id), full=True),
+        # Only the reporter sees their own name in full; handlers who must call
+        # them use the audited GET /reports/{id}/reporter-contact.
+        reporter=_person(users.get(report.reporter_id), "resident", full=view == "owner"),
+        media=media_rows,
+        following=following,
+        pending=pending,
+        timeline=await _timeline(session, report, view, settings) if timeline else None,
+    )
+
+
+def read_submitted(new: Submitted, *, principal: Principal, settings: Settings) -> ReportRead:
+    """The answer to its reporter for a case just filed, from what ``submit``
+    wrote (the same as ``read`` would give after reading it all back)."""
+    report = new.report
+    assignee = new.choice.user if new.choice else None
+    return compose(
+        report,
+        item=_item(report, new.category, new.grid, "owner", clock.now()),
+        view="owner",
+        settings=settings,
+        assignee=_person(assignee, assignee.first_role if assignee else None, full=True),
+        reporter=_person(principal.user, "resident", full=True),
+        media=new.media,
+        following=False,
+        pending=None,
+        timeline=events_read(new.events, {}, {principal.id: principal.user}, "owner", settings),
+    )
+
+
+def compose(
+    report: Report,
+    *,
+    item: ReportListItem,
+    view: View,
+    settings: Settings,
+    assignee: PersonRef | None,
+    reporter: PersonRef | None,
+    media: Sequence[Media],
+    following: bool,
+    pending: ExtensionRequest | None,
+    timeline: list[EventRead] | None,
+) -> ReportRead:
     public = view == "public"
     rating = (
         RatingRead(
@@ -442,20 +515,12 @@ async def read(
     )
     return ReportRead(
         **item.model_dump(),
-        assignee=None
-        if public
-        else _person(
-            users.get(report.assignee_id or 0), roles.get(report.assignee_id or 0), full=True
-        ),
-        # Only the reporter sees their own name in full; handlers who must call
-        # them use the audited GET /reports/{id}/reporter-contact.
-        reporter=None
-        if public
-        else _person(users.get(report.reporter_id), "resident", full=view == "owner"),
+        assignee=None if public else assignee,
+        reporter=None if public else reporter,
         location=Location(lat=report.lat, lng=report.lng, coord="wgs84")
         if report.lat is not None and report.lng is not None and not public
         else None,
-        media=[media_read(m, settings) for m in media_rows],
+        media=[media_read(m, settings) for m in media],
         rating=rating,
         helpful=report.helpful,
         moderation=report.moderation,
@@ -474,7 +539,7 @@ async def read(
         }
         if pending and not public
         else None,
-        timeline=await _timeline(session, report, view, settings) if timeline else None,
+        timeline=timeline,
     )
 
 
@@ -498,6 +563,16 @@ async def _timeline(
     for event_id, m in media_rows:
         by_event.setdefault(event_id or 0, []).append(m)
     actors = await _users(session, {e.actor_id for e in events if e.actor_id})
+    return events_read(events, by_event, actors, view, settings)
+
+
+def events_read(
+    events: Sequence[ReportEvent],
+    by_event: Mapping[int, list[Media]],
+    actors: Mapping[int, User],
+    view: View,
+    settings: Settings,
+) -> list[EventRead]:
     public = view == "public"
     out = []
     for e in events:

@@ -59,8 +59,7 @@ async def app_with(
     application = create_app(settings.model_copy(update=updates))
     db = application.state.db
     await db.engine.dispose()
-    db.sessionmaker = bind_sessions
-    db.immediate_writes = False
+    db.bind(bind_sessions)
     transport = httpx.ASGITransport(app=application, client=(peer, 40000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

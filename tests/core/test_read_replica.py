@@ -27,8 +27,7 @@ async def replica_app(
     application = create_app(settings.model_copy(update={"database_read_url": replica_url}))
     db = application.state.db
     await db.engine.dispose()
-    db.sessionmaker = bind_sessions
-    db.immediate_writes = False
+    db.bind(bind_sessions)
     yield application
     await db.dispose()
     await application.state.wechat.aclose()

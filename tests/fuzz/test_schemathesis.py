@@ -128,8 +128,7 @@ async def fuzz_app(
     application = create_app(fuzz_settings)
     db = application.state.db
     await db.engine.dispose()
-    db.sessionmaker = bind_sessions
-    db.immediate_writes = False
+    db.bind(bind_sessions)
     yield application
     await application.state.wechat.aclose()
 

@@ -1,0 +1,80 @@
+"""``Raw``: hand-written SQL inside the session's own transaction, on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.core.models import AppState, IdempotencyRecord
+from app.core.rawsql import Json, Raw, json_value, utc
+
+
+async def _exists(engine: AsyncEngine, key: str) -> bool:
+    async with AsyncSession(engine) as other:
+        return await other.scalar(select(AppState.key).where(AppState.key == key)) is not None
+
+
+async def test_writes_commit_and_roll_back_with_the_session(engine: AsyncEngine) -> None:
+    kept, dropped = f"raw-kept-{uuid.uuid4().hex[:8]}", f"raw-dropped-{uuid.uuid4().hex[:8]}"
+    try:
+        async with AsyncSession(engine) as session:
+            raw = await Raw.of(session)
+            await raw.insert(AppState(key=dropped, value_int=1))
+            # The ORM sees the row in the same transaction …
+            assert await session.scalar(select(AppState.value_int).where(AppState.key == dropped))
+            await session.rollback()
+        assert not await _exists(engine, dropped)  # … and it went with the rollback.
+
+        async with AsyncSession(engine) as session:
+            session.add(AppState(key=kept, value_int=1))  # pending ORM work is flushed first
+            raw = await Raw.of(session)
+            assert await raw.execute("UPDATE app_state SET value_int = 7 WHERE key = $1", kept) == 1
+            await session.commit()
+        async with AsyncSession(engine) as session:
+            assert await session.scalar(select(AppState.value_int).where(AppState.key == kept)) == 7
+    finally:
+        async with AsyncSession(engine) as session:
+            await session.execute(delete(AppState).where(AppState.key.in_([kept, dropped])))
+            await session.commit()
+
+
+async def test_insert_applies_defaults_and_reads_back_types(session: AsyncSession) -> None:
+    at = datetime(2026, 11, 22, 8, 30, 15, 123456, tzinfo=UTC)
+    raw = await Raw.of(session)
+    record = IdempotencyRecord(
+        owner="user:1",
+        key=uuid.uuid4().hex,
+        fingerprint="f" * 64,
+        lease_token="t",
+        response={"答": [1, 2]},
+        expires_at=at,
+    )
+    await raw.insert(record)
+    assert record.id is not None
+    assert record.state == "in_flight" and record.created_at is not None  # column defaults
+    row = await raw.fetchrow(
+        "SELECT state, response, expires_at FROM idempotency_record WHERE id = $1", record.id
+    )
+    assert row["state"] == "in_flight"
+    assert json_value(row["response"]) == {"答": [1, 2]}
+    assert utc(row["expires_at"]) == at
+    # The ORM reads what Raw wrote, types and all.
+    stored = await session.get(IdempotencyRecord, record.id)
+    assert stored is not None and stored.expires_at == at and stored.response == {"答": [1, 2]}
+    loaded = await raw.one(IdempotencyRecord, "id = $1", record.id)
+    assert loaded is not None
+    assert (loaded.expires_at, loaded.response, loaded.owner) == (at, {"答": [1, 2]}, "user:1")
+    assert await raw.one(IdempotencyRecord, "id = $1", -1) is None
+    # A placeholder used twice, and JSON passed as a parameter.
+    changed = await raw.execute(
+        "UPDATE idempotency_record SET response = $1 WHERE id = $2 AND id = $2",
+        Json(["x"]),
+        record.id,
+    )
+    assert changed == 1
+    assert json_value(await raw.fetchval(
+        "SELECT response FROM idempotency_record WHERE id = $1", record.id
+    )) == ["x"]  # fmt: skip
