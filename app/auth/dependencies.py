@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, STAFF_ROLES, Grant, Principal
-from app.core.db import SessionDep
+from app.core.db import Database, SessionDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.rawsql import attach, select_list, standalone, values
 from app.core.security import decode_token
 from app.core.settings import Settings
 from app.org.models import Region
@@ -28,11 +29,25 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
+    # ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+    # thread hop on every authenticated request for one attribute read.
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def _grant(m: Membership, path: str, level: str, name: str) -> Grant:
+    return Grant(
+        membership_id=m.id,
+        role=m.role,
+        region_id=m.region_id,
+        region_path=path,
+        region_level=level,
+        region_name=name,
+        department_id=m.department_id,
+    )
 
 
 async def load_grants(session: AsyncSession, user_id: int) -> list[Grant]:
@@ -42,22 +57,48 @@ async def load_grants(session: AsyncSession, user_id: int) -> list[Grant]:
         .where(Membership.user_id == user_id)
         .order_by(Membership.id)
     )
-    return [
-        Grant(
-            membership_id=m.id,
-            role=m.role,
-            region_id=m.region_id,
-            region_path=path,
-            region_level=level,
-            region_name=name,
-            department_id=m.department_id,
-        )
-        for m, path, level, name in rows
-    ]
+    return [_grant(m, path, level, name) for m, path, level, name in rows]
 
 
 async def load_principal(session: AsyncSession, user: User) -> Principal:
     return Principal(user=user, grants=await load_grants(session, user.id))
+
+
+# The caller and their grants, in one statement (see ``_load_caller``).
+_CALLER = (
+    f"SELECT {select_list(User, 'u')}, m.id AS m_id, m.role AS m_role,"
+    " m.region_id AS m_region_id, m.department_id AS m_department_id,"
+    " r.path AS r_path, r.level AS r_level, r.name AS r_name"
+    " FROM user_account u LEFT JOIN membership m ON m.user_id = u.id"
+    " LEFT JOIN region r ON r.id = m.region_id WHERE u.id = $1 ORDER BY m.id"
+)
+
+
+async def _load_caller(db: Database, session: AsyncSession, user_id: int) -> Principal | None:
+    """The user and their grants, read on every request (roles are never taken
+    from the token). One statement outside the request's transaction
+    (``rawsql.standalone``: no session, BEGIN or COMMIT, which cost more than
+    the query); the user is then attached to ``session`` as if the ORM had
+    loaded it, so handlers change it as usual. ``None``: no such user."""
+    async with standalone(db) as raw:
+        rows = await raw.fetch(_CALLER, user_id)
+    user_values = values(User, rows[0], "u") if rows else None
+    if user_values is None:
+        return None
+    grants = [
+        Grant(
+            membership_id=row["m_id"],
+            role=row["m_role"],
+            region_id=row["m_region_id"],
+            region_path=row["r_path"],
+            region_level=row["r_level"],
+            region_name=row["r_name"],
+            department_id=row["m_department_id"],
+        )
+        for row in rows
+        if row["m_id"] is not None
+    ]
+    return Principal(user=attach(session, User, user_values), grants=grants)
 
 
 async def _resolve(
@@ -93,20 +134,17 @@ async def _resolve(
         request.state.principal = principal
         return principal
     claims = decode_token(settings, credentials.credentials, expected="access")
-    user = await session.get(User, claims.user_id)
-    if user is None or user.deleted_at is not None:
+    caller = await _load_caller(request.app.state.db, session, claims.user_id)
+    if caller is None or caller.user.deleted_at is not None:
         raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
-    if user.disabled:
+    if caller.user.disabled:
         raise Unauthorized("auth.account_disabled", "账号已停用，请联系管理员")
-    if user.token_version != claims.version:
+    if caller.user.token_version != claims.version:
         raise Unauthorized("auth.token_revoked", "登录已失效，请重新登录")
-    principal = await load_principal(session, user)
-    # End the read transaction of authentication: the handler's own transaction
-    # then starts at its first statement, after any rate-limit or idempotency side
-    # transaction and any network call it makes first. Objects stay attached.
-    await session.commit()
-    request.state.principal = principal
-    return principal
+    # No transaction was opened: the handler's own starts at its first statement,
+    # after any rate-limit or idempotency side statement and any network call.
+    request.state.principal = caller
+    return caller
 
 
 async def optional_principal(

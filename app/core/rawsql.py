@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, Boolean, Date, inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.core.orm import UTCDateTime
 
@@ -209,6 +210,31 @@ class Raw:
                 raise TypeError("SQLite has no arrays: expand the list into placeholders")
             out.append(a)
         return tuple(out)
+
+
+def select_list(cls: type, alias: str) -> str:
+    """``alias.col AS alias_col, …`` for every mapped column of ``cls``, to read
+    a row of it among others (``values``)."""
+    return ", ".join(f"{alias}.{c.name} AS {alias}_{c.name}" for _, c in _columns(cls))
+
+
+def values(cls: type, row: Any, alias: str) -> dict[str, Any] | None:
+    """The attributes of ``cls`` in ``row`` (selected with ``select_list``),
+    typed as the ORM types them; ``None`` when the primary key is NULL (an
+    outer join found nothing)."""
+    out = {key: _read(column, row[f"{alias}_{column.name}"]) for key, column in _columns(cls)}
+    mapper: Any = inspect(cls)
+    return None if out.get(mapper.primary_key[0].key) is None else out
+
+
+def attach(session: AsyncSession, cls: type[T], row_values: dict[str, Any]) -> T:
+    """A persistent object of ``cls`` in ``session`` from every column's value,
+    as if the ORM had loaded it, without a statement: later changes to it are
+    flushed as usual. The session must not hold this row already."""
+    obj = cls(**row_values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 @asynccontextmanager
