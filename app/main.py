@@ -148,6 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        # Figures are ours (GET /metrics). FastAPI's built-in OpenTelemetry hook
+        # otherwise looks up the global providers on every request: 6 % of a
+        # simple request's CPU.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # State is built here, not in the lifespan, so an ASGI test client that does
     # not run the lifespan still gets a working app.

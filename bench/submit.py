@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="warm-up requests per target")
     parser.add_argument("--rounds", type=int, default=2, help="turns of baseline then ours")
     parser.add_argument("--residents", type=int, default=300, help="resident accounts")
-    parser.add_argument("--pool-size", type=int, default=10, help="EJIAREN_DB_POOL_SIZE")
+    parser.add_argument("--pool-size", type=int, default=20, help="EJIAREN_DB_POOL_SIZE")
     parser.add_argument("--max-overflow", type=int, default=10, help="EJIAREN_DB_MAX_OVERFLOW")
     parser.add_argument(
         "--no-content-check",

@@ -100,7 +100,11 @@ class Settings(BaseSettings):
         None,
         description="只读副本（PostgreSQL 流复制备库）；设置后统计接口从此读取，未设置则读主库",
     )
-    db_pool_size: int = Field(10, description="PostgreSQL 连接池常驻连接数（每个进程）")
+    db_pool_size: int = Field(
+        20,
+        description="PostgreSQL 连接池常驻连接数（每个进程）。应不少于同时处理的请求数："
+        "超出部分的连接用完即关，高峰时每个请求都要新建连接",
+    )
     db_max_overflow: int = Field(10, description="连接池高峰时可额外打开的连接数")
     db_pool_timeout: float = 10.0
     db_echo: bool = False
