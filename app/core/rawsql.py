@@ -133,11 +133,16 @@ class Raw:
         result = await self._conn.exec_driver_sql(_to_sqlite(sql), self._sqlite_args(args))
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def one(self, cls: type[T], where: str, *args: Any) -> T | None:
+    async def one(
+        self, cls: type[T], where: str, *args: Any, only: Sequence[str] | None = None
+    ) -> T | None:
         """The first row of ``cls``'s table matching ``where`` (SQL with ``$N``
         placeholders, may end in ORDER BY), as a transient object: read-only
-        use, never added to a session."""
+        use, never added to a session. ``only``: just these attributes (the
+        others read as None), e.g. to leave a grid's boundary in the database."""
         columns = _columns(cls)
+        if only is not None:
+            columns = [(key, column) for key, column in columns if key in only]
         names = ", ".join(c.name for _, c in columns)
         row = await self.fetchrow(f"SELECT {names} FROM {_table(cls)} WHERE {where} LIMIT 1", *args)
         if row is None:

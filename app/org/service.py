@@ -36,6 +36,8 @@ from app.org.schemas import GridLocation, GridWorker, ImportResult, RegionNode, 
 from app.users.models import Membership, User
 
 GRID_STAMP_KEY = "grid_boundaries"
+# What ``locate`` reads of the grid it finds (the boundary stays in the database).
+GRID_FIELDS = ("id", "parent_id", "level", "name", "code", "path", "households")
 IMPORT_ROLE = "district_admin"
 
 # Order of the 网格员公示 list: the leader first, then full-time, then part-time workers.
@@ -148,8 +150,9 @@ async def locate(
     grid_id = index.locate(lng, lat)
     if grid_id is None:
         return None
-    # A read-only copy (not in the session): the hot path of every submission.
-    return await (await Raw.of(session)).one(Region, "id = $1", grid_id)
+    # A read-only copy (not in the session) without its boundary: the hot path
+    # of every submission.
+    return await (await Raw.of(session)).one(Region, "id = $1", grid_id, only=GRID_FIELDS)
 
 
 async def grid_location(session: AsyncSession, grid: Region) -> GridLocation:
