@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ from app.core.models import AppState
 TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
 # How long a refresh may hold the lock before another process may take it over.
 REFRESH_LEASE = timedelta(seconds=30)
+# How long a process reuses the token it read from the database.
+MEMO_SECONDS = 30.0
 
 TOKEN_KEY = "wechat_access_token"
 LOCK_KEY = "wechat_access_token_lock"
@@ -75,6 +78,12 @@ class AccessTokenCache:
         return None
 
 
+def _usable(token: str | None, expires: int, margin: timedelta) -> str | None:
+    if not token or datetime.fromtimestamp(expires, UTC) - margin <= clock.now():
+        return None
+    return token
+
+
 class DatabaseTokenCache:
     """The token in ``app_state`` (text = token, int = expiry as a Unix time),
     the lock in another ``app_state`` row (text = owner, ``updated_at`` = lease end)."""
@@ -82,20 +91,33 @@ class DatabaseTokenCache:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.owner = secrets.token_hex(8)
+        # (token, expiry, when read): what this process last read or wrote.
+        self._memo: tuple[str | None, int, float] | None = None
 
     async def get(self, *, margin: timedelta = TOKEN_REFRESH_MARGIN) -> str | None:
+        # Every text a resident writes is checked with this token: remembered for
+        # MEMO_SECONDS instead of read for each. Another process's refresh is
+        # seen within that time; the old token stays valid at WeChat meanwhile,
+        # and a token WeChat refuses is invalidated, which forgets it here too.
+        # A remembered token that is due for refresh is read again: another
+        # process may have refreshed it already.
+        memo = self._memo
+        if memo is not None and time.monotonic() - memo[2] <= MEMO_SECONDS:
+            usable = _usable(memo[0], memo[1], margin)
+            if usable:
+                return usable
         async with self.db.session(write=False) as session:
             row = await session.get(AppState, TOKEN_KEY)
-            token, expires = (row.value_text, row.value_int) if row else (None, 0)
+            self._memo = (row.value_text, row.value_int, time.monotonic()) if row else None
             await session.rollback()
-        if not token or datetime.fromtimestamp(expires, UTC) - margin <= clock.now():
-            return None
-        return token
+        return _usable(self._memo[0], self._memo[1], margin) if self._memo else None
 
     async def put(self, token: str, expires_at: datetime) -> None:
         await self._upsert(TOKEN_KEY, token, int(expires_at.timestamp()), clock.now())
+        self._memo = (token, int(expires_at.timestamp()), time.monotonic())
 
     async def invalidate(self, token: str) -> None:
+        self._memo = None
         async with self.db.session(write=True) as session:
             await session.execute(
                 delete(AppState).where(AppState.key == TOKEN_KEY, AppState.value_text == token)

@@ -187,3 +187,26 @@ async def test_a_client_waits_for_the_refresh_another_one_holds(
         assert fake.calls(STABLE) == []
     finally:
         await waiting.aclose()
+
+
+async def test_a_process_remembers_the_token_it_read_for_a_while(app: FastAPI) -> None:
+    clock.set_now(T0)
+    db = app.state.db
+    writer, reader = DatabaseTokenCache(db), DatabaseTokenCache(db)
+    await writer.put("tok-1", T0 + timedelta(hours=2))
+    assert await reader.get() == "tok-1"
+    # Gone from the database (another process invalidated it): still
+    # remembered here, without a read, until WeChat refuses it …
+    await writer.invalidate("tok-1")
+    assert await writer.get() is None
+    assert await reader.get() == "tok-1"
+    # … which forgets it.
+    await reader.invalidate("tok-1")
+    assert await reader.get() is None
+    # A remembered token due for refresh is read again, and another
+    # process's new one is seen at once.
+    await writer.put("tok-2", T0 + timedelta(hours=2))
+    assert await reader.get() == "tok-2"
+    clock.set_now(T0 + timedelta(hours=2) - TOKEN_REFRESH_MARGIN)
+    await writer.put("tok-3", T0 + timedelta(hours=4))
+    assert await reader.get() == "tok-3"
