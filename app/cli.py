@@ -197,7 +197,7 @@ def demo_default(ctx: typer.Context) -> None:
 
 @demo_cli.command("seed")
 def demo_seed() -> None:
-    """写入演示街道、社区、网格、工作人员与居民（可重复运行）。"""
+    """写入演示街道、社区、网格、工作人员、居民、政策与便民服务（可重复运行）。"""
     from app.demo import seed
 
     settings = get_settings()

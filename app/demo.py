@@ -1,4 +1,5 @@
-"""Demo data: one street of 沁阳市 with its communities, grids, staff and residents.
+"""Demo data: one street of 沁阳市 with its communities, grids, staff and residents,
+sample policies, and 便民服务 (service points, services, booking slots).
 
 Everything is found-or-created, so ``ejiaren demo`` can run again safely. The
 passwords are for the local demo only; ``ejiaren demo`` refuses to run in prod.
@@ -147,7 +148,9 @@ async def seed(session: AsyncSession) -> list[tuple[str, str, str]]:
 
     admin = await _staff(session, "admin", "系统管理员", "13900000000", [("superadmin", None)])
     rows.append(("admin", "系统管理员 superadmin", f"账号密码 admin / {DEMO_PASSWORD}"))
-    await _staff(session, "street", "街道管理员", "13900000001", [("street_admin", street)])
+    street_admin = await _staff(
+        session, "street", "街道管理员", "13900000001", [("street_admin", street)]
+    )
     rows.append(("street", "街道管理员 street_admin", f"账号密码 street / {DEMO_PASSWORD}"))
 
     names = iter(WORKER_NAMES * 3)
@@ -228,6 +231,7 @@ async def seed(session: AsyncSession) -> list[tuple[str, str, str]]:
         )
     await session.flush()
     await _policies(session, admin, district)
+    await _convenience(session, street_admin, street)
     return rows
 
 
@@ -258,3 +262,10 @@ async def _policies(session: AsyncSession, admin: User, district: Region) -> Non
         await policies.transition(
             session, principal=principal, policy_id=policy.id, action="publish"
         )
+
+
+async def _convenience(session: AsyncSession, street_admin: User, street: Region) -> None:
+    """Service points, services and the coming week's booking slots (app.demo_convenience)."""
+    from app.demo_convenience import seed_convenience
+
+    await seed_convenience(session, street_admin, street)
