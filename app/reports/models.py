@@ -83,6 +83,8 @@ class Report(Base):
         # The unfiltered worker inbox: one assignee's cases in id order.
         Index("ix_report_assignee_id_id", "assignee_id", "id"),
         Index("ix_report_reporter_id_id", "reporter_id", "id"),
+        # The resident's list filtered by status (migration 0013).
+        Index("ix_report_reporter_id_status_id", "reporter_id", "status", "id"),
         Index(
             "ix_report_region_path",
             "region_path",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, or_, select
 
 from app.auth.dependencies import (
     AdminOrReportsReadKey,
@@ -28,7 +28,7 @@ from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
 from app.org.models import Region
-from app.reports import access, actions, moderation, service
+from app.reports import access, actions, listing, moderation, service
 from app.reports.category_service import get_active_category
 from app.reports.models import Category, Report
 from app.reports.schemas import (
@@ -79,26 +79,36 @@ async def _read(
     )
 
 
+def _statuses(*names: str) -> BindParameter[list[str]]:
+    """Statuses written into the SQL rather than sent as parameters. From the
+    sixth run of a prepared statement PostgreSQL may use a generic plan made
+    without the parameters' values; not knowing which statuses ``overdue=true``
+    asks for, that plan walked the worker's every case by id (2,320 rows,
+    3.5 ms) instead of taking the few open ones from
+    ``ix_report_assignee_id_status_id`` (0.2 ms)."""
+    return bindparam(None, list(names), expanding=True, literal_execute=True)
+
+
 def _overdue_clause(flag: bool) -> object:
     now = clock.now()
     waiting = and_(
-        Report.status.in_(("submitted", "dispatched", "escalated")), Report.response_due_at < now
+        Report.status.in_(_statuses("submitted", "dispatched", "escalated")),
+        Report.response_due_at < now,
     )
-    working = and_(Report.status == "in_progress", Report.resolve_due_at < now)
+    working = and_(Report.status.in_(_statuses("in_progress")), Report.resolve_due_at < now)
     late = or_(waiting, working)
     return late if flag else and_(Report.status.in_(OPEN), ~late) | Report.status.not_in(OPEN)
 
 
 async def _page(
-    session: SessionDep, stmt: object, view: access.View, cursor: str | None, limit: int
+    session: SessionDep, stmt: Select[Any], view: access.View, cursor: str | None, limit: int
 ) -> Page[ReportListItem]:
-    last = cursor_id(cursor)
-    if last is not None:
-        stmt = stmt.where(Report.id < last)  # type: ignore[attr-defined]
-    rows = list(await session.scalars(stmt.order_by(Report.id.desc()).limit(limit + 1)))  # type: ignore[attr-defined]
+    """One page of ``stmt`` (``select(Report)`` with the list's conditions), newest first."""
+    query = listing.page_query(stmt, last_id=cursor_id(cursor), limit=limit + 1)
+    rows = list(await session.execute(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    items = await service.list_items(session, rows, view)
+    items = listing.items(rows, view)
     return Page(items=items, next_cursor=encode_cursor({"id": rows[-1].id}) if more else None)
 
 
