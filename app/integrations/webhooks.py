@@ -9,17 +9,18 @@ the outbox (DESIGN §9).
   is written to the delivery log. 2xx is done; 408, 429, 5xx and network errors
   are retried with the outbox's back-off; any other answer is final.
 - In ``prod`` a URL whose host resolves to a loopback, private, link-local or
-  otherwise non-public address is refused, when the webhook is created and again
-  before each delivery (DNS may have changed since).
+  otherwise non-public address is refused when the webhook is created, and
+  each delivery connects only to an address checked in the same step as it was
+  resolved (``net.VettedTransport``): a name that answers differently later
+  (DNS rebinding) cannot reach a private address. Redirects are not followed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.core import clock
+from app.core import clock, net
 from app.core.errors import Invalid, NotFound
 from app.core.pagination import Page, cursor_id, encode_cursor
 from app.core.rawsql import Raw, json_value
@@ -45,6 +46,8 @@ from app.outbox.registry import DeliveryContext, DeliveryResult, register_handle
 from app.outbox.service import enqueue
 from app.reports.models import Category, Report, ReportEvent
 from app.reports.service import report_number
+
+log = logging.getLogger("ejiaren.webhooks")
 
 KIND = "webhook"
 SIGNATURE_HEADER = "X-Ejiaren-Signature"
@@ -60,31 +63,34 @@ def sign(secret: str, body: bytes) -> str:
 # ------------------------------------------------------------------ SSRF
 
 
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-async def url_problem(url: str, *, env: str) -> str | None:
-    """Why ``url`` may not receive webhooks, or None. Outside ``prod`` any
-    http(s) URL is allowed (local receivers in development and tests)."""
+def _shape_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "地址须为 http(s) URL"
     if parts.username or parts.password:
         return "地址中不能包含用户名或密码"
-    if env != "prod":
-        return None
+    return None
+
+
+_PRIVATE_PROBLEM = "该地址指向内网或本机，不允许"
+
+
+async def url_problem(url: str, *, env: str) -> str | None:
+    """Why ``url`` may not receive webhooks, or None. Outside ``prod`` any
+    http(s) URL is allowed (local receivers in development and tests). Only a
+    first answer for the admin: deliveries check again as they connect."""
+    problem = _shape_problem(url)
+    if problem is not None or env != "prod":
+        return problem
+    parts = urlsplit(url)
+    assert parts.hostname is not None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
+        await net.vetted_addresses(parts.hostname, port, allow_private=False)
+    except net.AddressRefused:
+        return _PRIVATE_PROBLEM
     except OSError:
         return "无法解析该地址的主机名"
-    addresses = {info[4][0] for info in infos}
-    if not addresses or not all(_public(str(a)) for a in addresses):
-        return "该地址指向内网或本机，不允许"
     return None
 
 
@@ -311,7 +317,7 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()
-    problem = await url_problem(hook.url, env=ctx.settings.env)
+    problem = _shape_problem(hook.url)
     if problem is not None:
         await _log(ctx, hook, message, None, problem, 0)
         raise PermanentDelivery(problem)
@@ -324,13 +330,17 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
     }
     started = time.monotonic()
     try:
-        response = await ctx.http.post(
-            hook.url,
-            content=body,
-            headers=headers,
+        # Not ``ctx.http``: the receiver's address is checked as it is connected to.
+        async with httpx.AsyncClient(
+            transport=net.VettedTransport(allow_private=ctx.settings.env != "prod"),
             timeout=ctx.settings.webhook_timeout_seconds,
             follow_redirects=False,
-        )
+        ) as http:
+            response = await http.post(hook.url, content=body, headers=headers)
+    except net.AddressRefused as exc:
+        log.warning("webhook %s not delivered: %s", hook.id, exc)
+        await _log(ctx, hook, message, None, _PRIVATE_PROBLEM, _ms(started))
+        raise PermanentDelivery(_PRIVATE_PROBLEM) from None
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
         await _log(ctx, hook, message, None, error, _ms(started))

@@ -17,6 +17,9 @@ from app.integrations.service import CLIENT_USER_KIND, hash_key, new_key
 from app.org.models import Region
 from app.users.models import User
 
+# A public address that the tests never actually connect to.
+PUBLIC = "93.184.216.34"
+
 ALL_SCOPES = ("reports:read", "reports:write", "stats:read", "policies:read", "services:read")
 
 
@@ -78,3 +81,16 @@ async def serve(asgi: Any) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+class Resolver:
+    """A DNS server that changes its mind: answers ``answers`` in turn (the
+    last one again once they run out) and records the names looked up."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]

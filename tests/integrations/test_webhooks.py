@@ -15,15 +15,16 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import clock
+from app.core import clock, net
 from app.core.settings import Settings
+from app.integrations.models import Webhook, WebhookDelivery
 from app.integrations.webhooks import event_names, url_problem
 from app.outbox import DeliveryContext, deliver_due
 from app.outbox.models import OutboxMessage
 from app.reports.models import ReportEvent
 from tests.auth.helpers import error_code
 from tests.factories import make_staff
-from tests.integrations.helpers import make_api_client, serve
+from tests.integrations.helpers import PUBLIC, Resolver, make_api_client, serve
 from tests.reports.helpers import IN_GRID, World, make_world, submit, wgs
 
 API = "/api/v1"
@@ -163,6 +164,81 @@ async def test_webhook_rules_and_scope(
     assert r.status_code == 404
 
 
+async def _queue_one(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, url: str
+) -> None:
+    """A live webhook at ``url`` (added directly, as if checked when created)
+    and one case event for it in the outbox."""
+    api_client, _ = await make_api_client(session, world.tree.community, ["reports:read"])
+    session.add(
+        Webhook(
+            client_id=api_client.id,
+            url=url,
+            events=["report.created"],
+            secret="s" * 64,
+            created_at=clock.now(),
+        )
+    )
+    await session.flush()
+    await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+
+
+async def _attempts(session: AsyncSession) -> list[tuple[int | None, str | None]]:
+    rows = await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
+    return [(d.status_code, d.error) for d in rows]
+
+
+async def test_a_receiver_name_that_rebinds_to_loopback_gets_nothing_in_prod(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The admin's check sees a public address; by the time of the delivery the
+    name points at 127.0.0.1, where a receiver listens. It is never reached."""
+    receiver = Receiver([])
+    async with serve(receiver) as base:
+        url = f"http://hooks.example.test:{httpx.URL(base).port}/hook"
+        resolve = Resolver([PUBLIC], ["127.0.0.1"])
+        monkeypatch.setattr(net, "resolve_host", resolve)
+        assert await url_problem(url, env="prod") is None
+        await _queue_one(client, session, world, url)
+        prod = app.state.settings.model_copy(update={"env": "prod"})
+        async with httpx.AsyncClient() as http:
+            ctx = DeliveryContext(
+                settings=prod, http=http, db=app.state.db, wechat=app.state.wechat
+            )
+            assert await deliver_due(app.state.db, ctx) == 0
+    assert receiver.got == []
+    assert resolve.lookups == ["hooks.example.test"] * 2
+    assert await _attempts(session) == [(None, "该地址指向内网或本机，不允许")]
+    [message] = await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook"))
+    await session.refresh(message)
+    assert message.status == "dead"
+
+
+async def test_redirects_are_not_followed(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    paths: list[str] = []
+
+    async def redirecting(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        paths.append(scope["path"])
+        headers = [(b"location", b"http://127.0.0.1:9/elsewhere")]
+        await send({"type": "http.response.start", "status": 307, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with serve(redirecting) as base, httpx.AsyncClient() as http:
+        await _queue_one(client, session, world, f"{base}/hook")
+        ctx = DeliveryContext(
+            settings=app.state.settings, http=http, db=app.state.db, wechat=app.state.wechat
+        )
+        assert await deliver_due(app.state.db, ctx) == 0
+    assert paths == ["/hook"]
+    assert await _attempts(session) == [(307, "HTTP 307")]
+
+
 @pytest.mark.parametrize(
     ("url", "env", "refused"),
     [
@@ -173,6 +249,9 @@ async def test_webhook_rules_and_scope(
         ("http://169.254.169.254/latest", "prod", True),
         ("http://[::1]/hook", "prod", True),
         ("http://[::ffff:127.0.0.1]/hook", "prod", True),
+        ("http://[64:ff9b::a00:1]/hook", "prod", True),
+        ("http://[2002:c0a8:10a::1]/hook", "prod", True),
+        ("http://100.100.100.200/latest", "prod", True),
         ("http://93.184.216.34/hook", "prod", False),
         ("http://127.0.0.1:8000/hook", "test", False),
         ("http://127.0.0.1:8000/hook", "dev", False),
