@@ -21,6 +21,7 @@ async def run_once(state: Any) -> None:
     """One pass over every background job. Each job runs even when one before
     it failed; the first failure is raised at the end of the pass."""
     from app.core.idempotency import purge_expired
+    from app.media.cleanup import sweep_orphans
     from app.ops.metrics import METRICS
     from app.reports.moderation import recheck_pending
     from app.reports.sweeps import run_sweeps
@@ -35,6 +36,8 @@ async def run_once(state: Any) -> None:
         ("purge_rate_limits", lambda: state.limiter.purge_expired()),
         ("purge_idempotency", lambda: purge_expired(state.db)),
         ("purge_refresh_tokens", lambda: _purge_refresh_tokens(state.db)),
+        # Image files no media row references, past a grace period, a bounded slice a pass.
+        ("media_orphans", lambda: sweep_orphans(state.db, state.settings.media_dir)),
     ]
     failure: BaseException | None = None
     for name, job in jobs:

@@ -75,7 +75,8 @@ async def create_upload(
         storage.put(thumb_key, processed.thumb.data)
 
     # Files first: a row never points at a missing file. A rollback after this
-    # leaves unreferenced files, harmless under content addressing.
+    # leaves unreferenced files, which the worker removes after a grace period
+    # (``app.media.cleanup``).
     await anyio.to_thread.run_sync(_store)
     media = Media(
         owner_id=owner_id,

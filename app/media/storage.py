@@ -2,7 +2,8 @@
 
 Keys are content addresses (``ab/cd/<sha256>.jpg``, the hash of the stored
 bytes), so a file is written once and never changes: writing an existing key
-is a no-op, and two uploads that re-encode to the same bytes share one file.
+only refreshes its time, and two uploads that re-encode to the same bytes share
+one file. Files no media row references are removed by ``app.media.cleanup``.
 The methods are blocking; async callers run them in a worker thread.
 """
 
@@ -15,7 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png|webp)$")
+KEY_PATTERN = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png|webp)$")
+# Files being written, renamed to their key once complete.
+TEMP_PREFIX = ".tmp-"
 
 
 class Storage(Protocol):
@@ -39,7 +42,7 @@ def content_key(data: bytes, extension: str) -> str:
 def _checked(key: str) -> str:
     # Keys come from our own rows, but a path built from anything else must
     # never leave the media directory.
-    if not _KEY.fullmatch(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise ValueError(f"invalid media storage key: {key!r}")
     return key
 
@@ -55,12 +58,17 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes) -> None:
         target = self._file(key)
-        if target.exists():
+        try:
+            # Already there: mark it as just used, so the sweep of unreferenced
+            # files (``cleanup``) spares it until this upload's row commits.
+            os.utime(target)
             return
+        except FileNotFoundError:
+            pass
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a reader never sees half a file, and two processes
         # writing the same key both end with the same complete file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
