@@ -22,8 +22,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -176,19 +177,21 @@ async def on_report_event(session: AsyncSession, report: Any, event: Any) -> Non
 
 def count_new_report(session: AsyncSession, metrics: Metrics, kind: str, rule: str | None) -> None:
     """Count a new case when (and only if) its transaction commits."""
-    pending: list[tuple[str, str | None]] = session.info.setdefault("metrics_new_reports", [])
-    if not pending:
-        from sqlalchemy import event
+    session.info.setdefault(_NEW_REPORTS, []).append((metrics, kind, rule))
 
-        def _committed(_: Any) -> None:
-            for k, r in session.info.pop("metrics_new_reports", []):
-                metrics.reports_created.labels(k).inc()
-                metrics.reports_dispatched.labels(r or "unknown").inc()
 
-        # after_soft_rollback passes the session and the previous transaction.
-        def _rolled_back(_: Any, __: Any) -> None:
-            session.info.pop("metrics_new_reports", None)
+# Once for every session, rather than a listener added to each session that
+# files a case (adding one costs more than the rest of the bookkeeping).
+_NEW_REPORTS = "metrics_new_reports"
 
-        event.listen(session.sync_session, "after_commit", _committed, once=True)
-        event.listen(session.sync_session, "after_soft_rollback", _rolled_back, once=True)
-    pending.append((kind, rule))
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    for metrics, kind, rule in session.info.pop(_NEW_REPORTS, ()):
+        metrics.reports_created.labels(kind).inc()
+        metrics.reports_dispatched.labels(rule or "unknown").inc()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, _previous: Any) -> None:
+    session.info.pop(_NEW_REPORTS, None)
