@@ -56,7 +56,7 @@ LAYERS: list[tuple[str, str, str]] = [
     ("app.org.service", "locate", "  locate the grid"),
     ("app.reports.dispatch", "choose", "  dispatch.choose"),
     ("app.reports.service", "add_event", "  add_event and its listeners"),
-    ("app.reports.service", "read_submitted", "the answer (from memory)"),
+    ("app.reports.detail", "read_submitted", "the answer (from memory)"),
     ("app.core.idempotency", "complete", "idempotency complete"),
     ("sqlalchemy.ext.asyncio:AsyncSession", "commit", "commits"),
 ]

@@ -4,7 +4,7 @@ A page reads only the columns a ``ReportListItem`` shows, with the category's
 code and name and the grid's name joined in, so a page is one round trip
 rather than three (cases, categories, grids), and no 45-column ORM objects
 are built only to be read once. The items are the same as
-``service.list_items`` gives for the same cases.
+``detail.list_items`` gives for the same cases.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def items(page: list[Row[Any]], view: View) -> list[ReportListItem]:
 
 
 def _item(row: Row[Any], view: View, now: datetime) -> ReportListItem:
-    # As ``service._item``: the row has the attributes it reads from a Report.
+    # As ``detail._item``: the row has the attributes it reads from a Report.
     text = row.description
     if view == "public" and row.moderation != "pass":
         text = service.HIDDEN_TEXT

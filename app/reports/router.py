@@ -28,7 +28,7 @@ from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
 from app.org.models import Region
-from app.reports import access, actions, listing, moderation, service
+from app.reports import access, actions, detail, listing, moderation, service
 from app.reports.category_service import get_active_category
 from app.reports.models import Category, Report
 from app.reports.schemas import (
@@ -74,7 +74,7 @@ async def _read(
             report, view = await access.get_visible(session, principal, report.id)
         except NotFound:
             view = "staff"  # they just handed it on (returned, escalated, transferred)
-    return await service.read(
+    return await detail.read(
         session, report, view=view, principal=principal, settings=request.app.state.settings
     )
 
@@ -152,7 +152,7 @@ async def create_report(
             source="api" if user.api_client else "miniapp",
         )
         integrations.check_case_region(user, new.report)
-        return service.read_submitted(new, principal=user, settings=settings)
+        return detail.read_submitted(new, principal=user, settings=settings)
 
     return await run_idempotent(
         request, session, owner=f"user:{user.id}", key=key, status_code=201, work=work
@@ -200,7 +200,7 @@ async def nearby_reports(
         return Page(items=[], next_cursor=None)
     wlng, wlat = geo.to_wgs84(lng, lat, coord)
     found = await service.nearby(session, lng=wlng, lat=wlat, category=cat)
-    items = await service.list_items(session, [r for r, _ in found], "public")
+    items = await detail.list_items(session, [r for r, _ in found], "public")
     for item, (_, distance) in zip(items, found, strict=True):
         item.distance_m = round(distance, 1)
     return Page(items=items, next_cursor=None)
