@@ -162,7 +162,7 @@ def import_grids_cmd(
 ) -> None:
     """从 GeoJSON 文件导入（或更新）网格边界。"""
     from app.core.errors import AppError
-    from app.org.service import import_grids
+    from app.org.grid_import import import_grids
 
     try:
         data = json.loads(file.read_text(encoding="utf-8"))

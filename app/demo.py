@@ -138,7 +138,7 @@ async def _child(session: AsyncSession, parent: Region | None, name: str) -> Reg
 
 async def seed(session: AsyncSession) -> list[tuple[str, str, str]]:
     """Create the demo and return ``(account, role, how to log in)`` rows."""
-    from app.org.service import import_grids
+    from app.org.grid_import import import_grids
     from app.wechat.fake import openid_for
 
     await import_grids(session, grid_feature_collection())

@@ -93,7 +93,7 @@ def feature_collection(n: int, seed: int) -> dict[str, Any]:
 async def import_boundaries(url: str, data: dict[str, Any]) -> float:
     from app.core.db import Database
     from app.core.settings import Settings
-    from app.org.service import import_grids
+    from app.org.grid_import import import_grids
 
     db = Database(Settings(env="test", database_url=url, _env_file=None))  # type: ignore[call-arg]
     started = time.perf_counter()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from app.auth.dependencies import CurrentAdmin
 from app.core.db import SessionDep
 from app.core.errors import AppError, Invalid, NotFound, errors
-from app.org import geo, service
+from app.org import geo, grid_import, service
 from app.org.schemas import (
     GRID_IMPORT_BODY_SCHEMA,
     GRID_IMPORT_EXAMPLE,
@@ -87,9 +87,9 @@ async def import_regions(
       `details.problems` 列出全部问题。
     - 系统管理员可导入任意区县；区县管理员只能导入本区县的网格（否则 403 `regions.out_of_scope`）。
     """
-    service.ensure_may_import(principal)
+    grid_import.ensure_may_import(principal)
     data = await _read_json(request, max_bytes=MAX_IMPORT_BYTES)
-    return await service.import_grids(session, data, principal=principal)
+    return await grid_import.import_grids(session, data, principal=principal)
 
 
 @router.get(

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
 from app.org import router as org_router
+from app.org.grid_import import import_grids
 from app.org.models import Region
-from app.org.service import import_grids
 from tests.factories import auth, make_region, make_staff, make_tree
 from tests.org.helpers import (
     COMMUNITY,
