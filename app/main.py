@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.auth.router import router as auth_router
@@ -71,7 +71,7 @@ OPENAPI_TAGS = [
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="服务正常时为 ok")
 
 
 # Module-level, like every other router: FastAPI caches what it learns of an

@@ -225,7 +225,9 @@ class PointUpdate(BaseModel):
     location: Location | None = Field(None, description="位置")
     address: ShortText | None = Field(None, description="地址")
     phone: Phone | None = Field(None, description="联系电话；传 null 清除")
-    opening_hours: OpeningHours | None = None
+    opening_hours: OpeningHours | None = Field(
+        None, description="每周营业时间（北京时间），整体替换；同一天可有多段，不得重叠"
+    )
     open_on_holidays: bool | None = Field(None, description="法定节假日是否照常开放")
     region_id: int | None = Field(None, description="所属区划 id（须在调用者管辖范围内）")
     active: bool | None = Field(None, description="是否启用；停用后不出现在附近列表中")

@@ -114,7 +114,7 @@ class ErrorBody(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
-    error: ErrorBody
+    error: ErrorBody = Field(description="错误信息")
 
 
 _STATUS_TEXT = {

@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
+    items: list[T] = Field(description="本页条目")
     next_cursor: str | None = Field(None, description="下一页游标；为 null 表示没有更多")
 
 

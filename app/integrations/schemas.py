@@ -45,20 +45,20 @@ class ApiClientCreate(BaseModel):
 
 
 class RegionBrief(BaseModel):
-    id: int
-    name: str
-    level: str
+    id: int = Field(description="区划 id")
+    name: str = Field(description="区划名称")
+    level: str = Field(description="层级：district 区县、street 街道、community 社区、grid 网格")
 
 
 class ApiClientRead(BaseModel):
-    id: int
-    name: str
+    id: int = Field(description="接入方（API Key）id")
+    name: str = Field(description="接入方名称")
     key_prefix: str = Field(description="Key 的前缀（非机密），用于辨认是哪一个 Key")
-    scopes: list[str]
-    region: RegionBrief
-    created_at: datetime
+    scopes: list[str] = Field(description="权限范围，如 reports:read、stats:read")
+    region: RegionBrief = Field(description="该 Key 限定的区划（含下级）")
+    created_at: datetime = Field(description="创建时间")
     last_used_at: datetime | None = Field(None, description="最近使用时间（约每分钟更新一次）")
-    revoked_at: datetime | None = None
+    revoked_at: datetime | None = Field(None, description="吊销时间；null 表示仍有效")
 
 
 class ApiClientCreated(ApiClientRead):
@@ -87,10 +87,10 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookRead(BaseModel):
-    id: int
-    url: str
-    events: list[str]
-    created_at: datetime
+    id: int = Field(description="Webhook id")
+    url: str = Field(description="接收事件的地址")
+    events: list[str] = Field(description="订阅的事件，如 report.created")
+    created_at: datetime = Field(description="创建时间")
 
 
 class WebhookCreated(WebhookRead):
@@ -101,11 +101,11 @@ class WebhookCreated(WebhookRead):
 
 
 class DeliveryRead(BaseModel):
-    id: int
+    id: int = Field(description="投递记录 id（每次尝试一条）")
     delivery_id: str = Field(description="投递 id（即事件 id，重试时不变，接收方可据此去重）")
-    event: str
+    event: str = Field(description="事件名，如 report.created")
     attempt: int = Field(description="第几次尝试")
     status_code: int | None = Field(description="对方返回的 HTTP 状态码；未连上为 null")
     error: str | None = Field(description="失败原因")
     duration_ms: int | None = Field(description="耗时（毫秒）")
-    at: datetime
+    at: datetime = Field(description="尝试时间")

@@ -15,5 +15,5 @@ class SubscriptionReport(BaseModel):
 class SubscriptionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    template_id: str
+    template_id: str = Field(description="订阅消息模板 id")
     remaining: int = Field(description="还可发送的次数：每次同意加 1，每条消息用掉 1，拒绝清零")

@@ -157,10 +157,16 @@ class PolicyUpdate(BaseModel):
         json_schema_extra={"examples": [{"tags": ["医保", "住院", "门诊"], "effective_to": None}]},
     )
 
-    title: Title | None = None
-    body: Body | None = None
-    category: Category | None = None
-    tags: Tags | None = None
+    title: Title | None = Field(None, description="标题，1–100 字；不修改请省略，不能为 null")
+    body: Body | None = Field(
+        None, description="正文（Markdown），1–50000 字；不修改请省略，不能为 null"
+    )
+    category: Category | None = Field(
+        None, description="分类（自由文本），1–32 字；不修改请省略，不能为 null"
+    )
+    tags: Tags | None = Field(
+        None, description="标签，整体替换，最多 10 个，每个 1–16 字；不修改请省略，不能为 null"
+    )
     issuer: ShortText | None = Field(None, description="发文机关；null 清空")
     doc_number: ShortText | None = Field(None, description="文号；null 清空")
     region_id: RegionId | None = Field(

@@ -26,7 +26,7 @@ class PersonalDataExport(BaseModel):
 
 
 class ReporterContact(BaseModel):
-    report_id: int
+    report_id: int = Field(description="诉求 id")
     user_id: int = Field(description="上报人 id")
     name: str | None = Field(description="姓名或昵称（完整）")
     phone: str | None = Field(description="完整手机号；未绑定为 null")
@@ -34,14 +34,16 @@ class ReporterContact(BaseModel):
 
 
 class AuditEntryRead(BaseModel):
-    id: int
-    at: datetime
+    id: int = Field(description="审计记录 id")
+    at: datetime = Field(description="查看时间")
     actor_id: int = Field(description="查看人（工作人员）id")
     subject_id: int = Field(description="被查看个人信息的居民 id")
     action: str = Field(description="查看内容，如 report.reporter_contact")
     resource: str = Field(description="对象，如 report:42")
-    region_path: str | None = None
-    ip: str | None = None
-    request_id: str | None = None
+    region_path: str | None = Field(
+        None, description="所涉诉求的区划路径（如 /1/5/12/），管理员据此只看到本辖区的记录"
+    )
+    ip: str | None = Field(None, description="查看人的 IP 地址")
+    request_id: str | None = Field(None, description="请求 id（X-Request-ID），用于对照服务日志")
 
     model_config = {"from_attributes": True}

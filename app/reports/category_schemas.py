@@ -128,10 +128,12 @@ class CategoryUpdate(BaseModel):
         json_schema_extra={"examples": [{"response_sla_minutes": 45}, {"active": False}]},
     )
 
-    name: CategoryName | None = None
+    name: CategoryName | None = Field(None, description="类别名称，1–32 字")
     kind: Kind | None = Field(None, description=_KIND_TEXT)
     complexity: Complexity | None = Field(None, description=_COMPLEXITY_TEXT)
-    response_sla_minutes: ResponseMinutes | None = None
+    response_sla_minutes: ResponseMinutes | None = Field(
+        None, description="响应时限（分钟，自然时间），1–10080（7 天）"
+    )
     sla_calendar: SlaCalendar | None = Field(None, description=_CALENDAR_TEXT)
     resolve_days: ResolveDays | None = Field(
         None, description="要修改的复杂度的办结时限（天，1–365 的整数）；未给出的复杂度保持不变"
@@ -145,7 +147,7 @@ class CategoryUpdate(BaseModel):
     active: bool | None = Field(
         None, description="是否启用；false 表示停用：不再出现在类别列表中，也不能再用于提交诉求"
     )
-    sort_order: SortOrder | None = None
+    sort_order: SortOrder | None = Field(None, description="排序值，越小越靠前")
 
     @field_validator(*_NOT_NULL)
     @classmethod
@@ -218,6 +220,9 @@ class HolidayRead(BaseModel):
 
 
 class HolidayPage(Page[HolidayRead]):
+    items: list[HolidayRead] = Field(
+        description="该年与普通周历不同的日子（法定节假日、调休上班日及管理员调整），按日期排列"
+    )
     builtin_available: bool = Field(
         description=(
             "内置日历是否已有该年的国家安排；为 false 时该年除管理员调整外只按周末休息，"

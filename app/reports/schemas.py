@@ -82,17 +82,17 @@ class ReportCreate(BaseModel):
 
 
 class CategoryRef(BaseModel):
-    code: str
-    name: str
+    code: str = Field(description="类别代码")
+    name: str = Field(description="类别名称")
 
 
 class RegionRef(BaseModel):
-    id: int
-    name: str
+    id: int = Field(description="网格 id")
+    name: str = Field(description="网格名称")
 
 
 class PersonRef(BaseModel):
-    id: int
+    id: int = Field(description="用户 id")
     name: str | None = Field(description="姓名")
     role: str | None = Field(None, description="角色")
     phone_masked: str | None = Field(None, description="脱敏手机号")
@@ -100,67 +100,101 @@ class PersonRef(BaseModel):
 
 class ActorRef(BaseModel):
     id: int | None = Field(None, description="操作人 id；公开视图中为空")
-    name: str | None = None
-    role: str | None = None
+    name: str | None = Field(None, description="操作人姓名（无姓名时为昵称）；公开视图中为空")
+    role: str | None = Field(
+        None, description="操作人当时的角色，如 resident 居民、grid_worker 网格员、system 系统自动"
+    )
 
 
 class RatingRead(BaseModel):
-    score: Score
-    comment: str | None = None
-    at: datetime
+    score: Score = Field(
+        description="satisfied 满意、basically_satisfied 基本满意、unsatisfied 不满意"
+    )
+    comment: str | None = Field(None, description="评价内容；公开视图中为空")
+    at: datetime = Field(description="评价时间")
 
 
 class EventRead(BaseModel):
-    id: int
+    id: int = Field(description="事件 id")
     type: str = Field(description="事件类型：created/dispatched/accepted/progress/resolved/rated/…")
-    actor: ActorRef | None
-    from_status: str | None
-    to_status: str | None
-    note: str | None
-    media: list[MediaRead] = Field(default_factory=list)
-    at: datetime
+    actor: ActorRef | None = Field(description="操作人；无法确定操作人时为 null")
+    from_status: str | None = Field(
+        description="事件前的状态；不涉及状态流转的事件（如 progress 进展、转派）为 null"
+    )
+    to_status: str | None = Field(description="事件后的状态；不涉及状态流转的事件为 null")
+    note: str | None = Field(description="说明或原因；公开视图中为空")
+    media: list[MediaRead] = Field(
+        default_factory=list, description="随事件上传的照片（限时签名地址）；公开视图中为空列表"
+    )
+    at: datetime = Field(description="发生时间")
     data: dict[str, Any] = Field(default_factory=dict, description="附加信息，如派单依据、期限")
 
 
 class ReportListItem(BaseModel):
-    id: int
+    id: int = Field(description="诉求 id")
     number: str = Field(description="工单编号，如 E20261122-000007")
-    kind: Kind
-    category: CategoryRef
+    kind: Kind = Field(
+        description="诉求类型：issue 问题上报、consultation 咨询、errand 代办、sos 一键求助"
+    )
+    category: CategoryRef = Field(description="类别")
     description: str = Field(description="描述；内容审核中的文字对他人隐藏")
-    status: Status
-    grid: RegionRef | None
-    address: str | None = None
-    created_at: datetime
-    response_due_at: datetime | None
-    resolve_due_at: datetime | None
+    status: Status = Field(
+        description="状态：submitted 待派单、dispatched 已派单待签收、in_progress 办理中、"
+        "escalated 已上报待签收、resolved 已办结待评价、closed 已关闭、rejected 已驳回、"
+        "cancelled 已撤销"
+    )
+    grid: RegionRef | None = Field(description="所在网格；未定位到网格时为 null")
+    address: str | None = Field(None, description="地址描述；公开视图（关注、附近诉求）中为空")
+    created_at: datetime = Field(description="提交时间")
+    response_due_at: datetime | None = Field(
+        description="响应（签收）期限；待人工派单（submitted）时为 null"
+    )
+    resolve_due_at: datetime | None = Field(
+        description="办结期限（含已批准的延期），每次签收时重新计算；从未签收时为 null"
+    )
     overdue: bool = Field(description="是否超期（未签收超过响应期限，或未办结超过办结期限）")
     distance_m: float | None = Field(None, description="距离（米），仅附近诉求列表")
 
 
 class ReportRead(ReportListItem):
-    assignee: PersonRef | None
+    assignee: PersonRef | None = Field(
+        description="当前经办人（姓名完整、手机号脱敏）；在队列中无人经办或公开视图中为 null"
+    )
     reporter: PersonRef | None = Field(None, description="上报人（仅本人和经办人员可见）")
-    location: Location | None = None
-    media: list[MediaRead] = Field(default_factory=list)
-    rating: RatingRead | None
-    helpful: bool | None = None
+    location: Location | None = Field(
+        None, description="位置，一律以 WGS-84（coord 为 wgs84）返回；未提供位置或公开视图中为 null"
+    )
+    media: list[MediaRead] = Field(
+        default_factory=list, description="上报时附的照片（限时签名地址，每次返回都重新签发）"
+    )
+    rating: RatingRead | None = Field(description="评价（以最近一次为准）；未评价为 null")
+    helpful: bool | None = Field(
+        None, description="咨询的答复是否被居民标记为有用：标记后为 true，未标记为 null"
+    )
     moderation: str = Field(
         "pass", description="内容审核：pass 通过、review 待人工审核、pending 待检测"
     )
-    reopen_count: int = 0
-    accepted_at: datetime | None = None
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    duplicate_of: int | None = None
+    reopen_count: int = Field(0, description="重办次数")
+    accepted_at: datetime | None = Field(
+        None, description="最近一次签收时间；未签收或上报上级后待签收时为 null"
+    )
+    resolved_at: datetime | None = Field(
+        None, description="最近一次办结（或答复咨询）的时间；未办结为 null"
+    )
+    closed_at: datetime | None = Field(
+        None, description="结束时间（评价、自动关闭、驳回、撤销或标记答复有用）；重办后为 null"
+    )
+    duplicate_of: int | None = Field(None, description="因重复被驳回时，原诉求 id")
     following: bool | None = Field(None, description="当前用户是否关注")
     pending_extension: dict[str, Any] | None = Field(None, description="待审批的延期申请")
-    timeline: list[EventRead] | None = None
+    timeline: list[EventRead] | None = Field(None, description="处理记录，按发生先后排列")
 
 
 class NoteBody(BaseModel):
     note: str = Field(min_length=1, max_length=1000, description="说明")
-    media_ids: list[int] = Field(default_factory=list, max_length=9)
+    media_ids: list[int] = Field(
+        default_factory=list, max_length=9, description="照片 id（先 POST /media 上传），最多 9 张"
+    )
 
     _trim = field_validator("note", mode="before")(_trimmed)
 
@@ -175,7 +209,7 @@ class RatingBody(BaseModel):
     score: Score = Field(
         description="satisfied 满意、basically_satisfied 基本满意、unsatisfied 不满意"
     )
-    comment: str | None = Field(None, max_length=500)
+    comment: str | None = Field(None, max_length=500, description="评价内容，最多 500 字")
 
 
 class EscalateBody(ReasonBody):
@@ -188,7 +222,7 @@ class ExtensionBody(ReasonBody):
 
 
 class ExtensionDecision(BaseModel):
-    approve: bool
+    approve: bool = Field(description="true 批准（办结期限顺延申请的小时数）；false 不批准")
 
 
 class TransferBody(ReasonBody):

@@ -121,7 +121,10 @@ class BreakdownItem(Figures):
 
 class BreakdownRead(WindowEcho):
     by: By = Field(description="分组维度")
-    items: list[BreakdownItem]
+    items: list[BreakdownItem] = Field(
+        description="每个分组一条（含没有诉求的分组）：按类别时按类别的排序值，其余按名称；"
+        "不属于任何分组的诉求（如有）另计为末尾 key 为 null 的一条"
+    )
     next_cursor: str | None = Field(None, description="始终为 null：分组列表不分页")
 
 
@@ -134,7 +137,9 @@ class TrendItem(Figures):
 
 class TrendRead(WindowEcho):
     interval: Interval = Field(description="区间：day 日、week 周（周一开始）、month 月")
-    items: list[TrendItem]
+    items: list[TrendItem] = Field(
+        description="时间范围内的每个区间一条，按时间先后；没有诉求的区间计数为 0，比率与平均值为 null"
+    )
     next_cursor: str | None = Field(None, description="始终为 null：趋势不分页")
 
 
@@ -150,7 +155,9 @@ class RankingRead(WindowEcho):
     level: Level = Field(description="排名对象：grid 网格、worker 网格员")
     metric: Metric = Field(description="排名指标")
     higher_is_better: bool = Field(description="该指标是否越大越好（如重办率、超期数越小越好）")
-    items: list[RankingItem]
+    items: list[RankingItem] = Field(
+        description="按名次由好到差排列；指标无法计算（rank 为 null）的排在最后"
+    )
     next_cursor: str | None = Field(None, description="始终为 null：排名不分页")
 
 
