@@ -287,7 +287,12 @@ def events_read(
         if public:
             actor_ref = ActorRef(role=e.actor_role) if e.actor_role else None
         elif actor is not None:
-            actor_ref = ActorRef(id=actor.id, name=actor.name or actor.nickname, role=e.actor_role)
+            name = actor.name or actor.nickname
+            if actor.kind == "resident" and view != "owner":
+                # As in ``reporter``: staff see a resident's name masked and
+                # read the contact through the audited reporter-contact route.
+                name = mask_name(name)
+            actor_ref = ActorRef(id=actor.id, name=name, role=e.actor_role)
         else:
             actor_ref = ActorRef(role=e.actor_role) if e.actor_role else None
         out.append(

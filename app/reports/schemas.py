@@ -93,14 +93,21 @@ class RegionRef(BaseModel):
 
 class PersonRef(BaseModel):
     id: int = Field(description="用户 id")
-    name: str | None = Field(description="姓名")
+    name: str | None = Field(
+        description="姓名。提交人（reporter）只有本人看到完整姓名，工作人员看到脱敏值，"
+        "需要联系时调用 GET /reports/{id}/reporter-contact（留痕）"
+    )
     role: str | None = Field(None, description="角色")
     phone_masked: str | None = Field(None, description="脱敏手机号")
 
 
 class ActorRef(BaseModel):
     id: int | None = Field(None, description="操作人 id；公开视图中为空")
-    name: str | None = Field(None, description="操作人姓名（无姓名时为昵称）；公开视图中为空")
+    name: str | None = Field(
+        None,
+        description="操作人姓名（无姓名时为昵称）。居民的姓名只有提交人本人看到完整的，"
+        "工作人员看到脱敏值；公开视图中为空",
+    )
     role: str | None = Field(
         None, description="操作人当时的角色，如 resident 居民、grid_worker 网格员、system 系统自动"
     )

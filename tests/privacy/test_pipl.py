@@ -40,10 +40,25 @@ async def test_reporter_is_masked_for_staff_and_whole_for_themselves(
     mine = (await client.get(f"/api/v1/reports/{rid}", headers=w.h(w.resident))).json()
     assert mine["reporter"]["name"] == "张居民"
     assert mine["reporter"]["phone_masked"] == "139****5678"
+    # The resident acts again later in the case (a rating): the timeline names
+    # them as the reporter field does.
+    for action in ("accept", "resolve"):
+        assert (
+            await act(client, w.h(w.worker), rid, action, {"note": "已处理"})
+        ).status_code == 200
+    r = await act(client, w.h(w.resident), rid, "rating", {"score": "satisfied"})
+    assert r.status_code == 200, r.text
+    mine = (await client.get(f"/api/v1/reports/{rid}", headers=w.h(w.resident))).json()
+    assert [e["actor"]["name"] for e in mine["timeline"] if e["type"] in ("created", "rated")] == [
+        "张居民",
+        "张居民",
+    ]
     for staff in (w.worker, w.community_admin, w.street_admin):
         seen = (await client.get(f"/api/v1/reports/{rid}", headers=w.h(staff))).json()
         assert seen["reporter"]["name"] != "张居民" and seen["reporter"]["name"].startswith("张")
         assert "13912345678" not in str(seen)
+        assert "张居民" not in str(seen)  # nowhere: not in the timeline either
+        assert "王网格" in str(seen)  # staff names stay whole
 
 
 async def test_the_handler_reads_the_contact_and_it_is_audited(
