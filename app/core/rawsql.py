@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, Boolean, Date, inspect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -76,10 +77,13 @@ _insert_plans: dict[tuple[type, bool], _InsertPlan] = {}
 class Raw:
     """Statements on one session's connection; get one with ``await Raw.of(session)``."""
 
-    def __init__(self, conn: AsyncConnection, driver: Any | None) -> None:
+    def __init__(self, conn: AsyncConnection, adapted: Any | None = None) -> None:
+        """``adapted``: SQLAlchemy's adapter of the asyncpg connection (None on SQLite)."""
         self._conn = conn
-        self._driver = driver  # asyncpg connection on PostgreSQL, None on SQLite
-        self.is_sqlite = driver is None
+        self._adapted: Any = adapted
+        # The asyncpg connection itself on PostgreSQL, None on SQLite.
+        self._driver = adapted._connection if adapted is not None else None
+        self.is_sqlite = adapted is None
 
     @classmethod
     async def of(cls, session: AsyncSession) -> Raw:
@@ -90,36 +94,63 @@ class Raw:
         if cached is not None and cached._conn is conn:
             return cached  # type: ignore[no-any-return]
         if conn.dialect.name == "sqlite":
-            raw = cls(conn, None)
+            raw = cls(conn)
         else:
-            fairy = await conn.get_raw_connection()
-            adapted = fairy.dbapi_connection
+            raw = cls(conn, (await conn.get_raw_connection()).dbapi_connection)
             # The session's transaction has begun for SQLAlchemy; the asyncpg
             # adapter starts it on the driver at its first statement. Start it
             # now, so statements sent straight to the driver run inside it.
-            if getattr(adapted, "_transaction", None) is None:
-                await adapted._start_transaction()  # type: ignore[union-attr]
-            raw = cls(conn, fairy.driver_connection)
+            if getattr(raw._adapted, "_transaction", None) is None:
+                try:
+                    await raw._adapted._start_transaction()
+                except Exception as error:
+                    translated = raw._translated(error, "BEGIN", [])
+                    if translated is error:
+                        raise
+                    raise translated from error
         session.info[_INFO_KEY] = raw
         return raw
 
     # ------------------------------------------------------------------ reads
 
+    async def _pg(self, method: str, sql: str, args: Sequence[Any]) -> Any:
+        """Run ``sql`` with the driver's ``method``; its errors become
+        SQLAlchemy's, as if SQLAlchemy had sent the statement (so a constraint
+        violation is still a 409 and a lost database a 503 in the envelope)."""
+        params = self._pg_args(args)
+        try:
+            return await getattr(self._driver, method)(sql, *params)
+        except Exception as error:  # not CancelledError: that passes untouched
+            translated = self._translated(error, sql, params)
+            if translated is error:
+                raise
+            raise translated from error
+
+    def _translated(self, error: Exception, sql: str, params: list[Any]) -> BaseException:
+        dbapi_error = self._conn.dialect.loaded_dbapi.Error
+        try:
+            self._adapted._handle_exception(error)  # raises the DB-API form of it
+        except dbapi_error as translated:
+            return DBAPIError.instance(sql, params, translated, dbapi_error)
+        except Exception as other:  # not a database error (e.g. a socket's)
+            return other
+        return error
+
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         if self._driver is not None:
-            return await self._driver.fetch(sql, *self._pg_args(args))  # type: ignore[no-any-return]
+            return await self._pg("fetch", sql, args)  # type: ignore[no-any-return]
         result = await self._conn.exec_driver_sql(_to_sqlite(sql), self._sqlite_args(args))
         return list(result.mappings())
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         if self._driver is not None:
-            return await self._driver.fetchrow(sql, *self._pg_args(args))  # type: ignore[no-any-return]
+            return await self._pg("fetchrow", sql, args)
         result = await self._conn.exec_driver_sql(_to_sqlite(sql), self._sqlite_args(args))
         return result.mappings().first()
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         if self._driver is not None:
-            return await self._driver.fetchval(sql, *self._pg_args(args))
+            return await self._pg("fetchval", sql, args)
         result = await self._conn.exec_driver_sql(_to_sqlite(sql), self._sqlite_args(args))
         row = result.first()
         return None if row is None else row[0]
@@ -127,7 +158,7 @@ class Raw:
     async def execute(self, sql: str, *args: Any) -> int:
         """Run a statement; the number of rows it changed."""
         if self._driver is not None:
-            status = await self._driver.execute(sql, *self._pg_args(args))
+            status = await self._pg("execute", sql, args)
             tail = status.rsplit(" ", 1)[-1]
             return int(tail) if tail.isdigit() else 0
         result = await self._conn.exec_driver_sql(_to_sqlite(sql), self._sqlite_args(args))
@@ -252,8 +283,7 @@ async def standalone(db: Database) -> AsyncIterator[Raw]:
     test bound to one connection) in a write session committed at the end."""
     if db.side_connections:
         async with db.engine.connect() as conn:
-            fairy = await conn.get_raw_connection()
-            yield Raw(conn, fairy.driver_connection)
+            yield Raw(conn, (await conn.get_raw_connection()).dbapi_connection)
         return
     async with db.session(write=True) as session:
         yield await Raw.of(session)

@@ -14,11 +14,12 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import delete, or_, select
 
-from app.core.models import RateLimitBucket
+from app.core.models import AppState, RateLimitBucket
 from app.core.settings import Settings
 from app.main import create_app
 from app.users.models import User
 from app.wechat.fake import openid_for
+from app.wechat.tokens import LOCK_KEY, TOKEN_KEY
 from tests.auth.helpers import API, bearer, wechat_login
 
 PEER = "10.77.0.1"  # an address no other test uses, so its counters are ours to delete
@@ -35,6 +36,9 @@ async def real_app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def _cleanup(app: FastAPI, openids: list[str]) -> None:
     async with app.state.db.session(write=True) as session:
         await session.execute(delete(User).where(User.openid.in_(openids)))
+        # The phone-number call fetched a WeChat access token into the
+        # database: another test's "first fetch" must not find it.
+        await session.execute(delete(AppState).where(AppState.key.in_([TOKEN_KEY, LOCK_KEY])))
         await session.execute(
             delete(RateLimitBucket).where(
                 or_(

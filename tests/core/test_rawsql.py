@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.models import AppState, IdempotencyRecord
@@ -78,3 +80,20 @@ async def test_insert_applies_defaults_and_reads_back_types(session: AsyncSessio
     assert json_value(await raw.fetchval(
         "SELECT response FROM idempotency_record WHERE id = $1", record.id
     )) == ["x"]  # fmt: skip
+
+
+async def test_driver_errors_are_sqlalchemy_errors(session: AsyncSession) -> None:
+    """As if SQLAlchemy had sent the statement: the error envelope maps these
+    (a constraint violation is a 409, a lost database a 503, an id out of
+    range a 422), where a raw driver error would be a 500."""
+    raw = await Raw.of(session)
+    with pytest.raises((DBAPIError, OverflowError)) as too_large:
+        await raw.fetchval("SELECT key FROM app_state WHERE value_int = $1", 2**70)
+    if isinstance(too_large.value, DBAPIError):
+        assert "out of int64 range" in str(too_large.value)
+    await session.rollback()
+    raw = await Raw.of(session)
+    key = f"raw-dup-{uuid.uuid4().hex[:8]}"
+    await raw.insert(AppState(key=key, value_int=1))
+    with pytest.raises(IntegrityError):
+        await raw.insert(AppState(key=key, value_int=2))
