@@ -80,7 +80,7 @@ async def _load_caller(db: Database, session: AsyncSession, user_id: int) -> Pri
     (``rawsql.standalone``: no session, BEGIN or COMMIT, which cost more than
     the query); the user is then attached to ``session`` as if the ORM had
     loaded it, so handlers change it as usual. ``None``: no such user."""
-    async with standalone(db) as raw:
+    async with standalone(db, write=False) as raw:
         rows = await raw.fetch(_CALLER, user_id)
     user_values = values(User, rows[0], "u") if rows else None
     if user_values is None:

@@ -274,18 +274,20 @@ def attach(session: AsyncSession, cls: type[T], row_values: dict[str, Any]) -> T
 
 
 @asynccontextmanager
-async def standalone(db: Database) -> AsyncIterator[Raw]:
+async def standalone(db: Database, *, write: bool = True) -> AsyncIterator[Raw]:
     """Statements outside the request's transaction (rate-limit counters,
-    idempotency claims), each committed at once. On PostgreSQL they run in
-    autocommit on a pooled connection: no session, no BEGIN and COMMIT, about
-    a quarter of the CPU. Each statement is atomic on its own; callers that
-    read then write do so with a compare-and-set. Elsewhere (SQLite, or a
-    test bound to one connection) in a write session committed at the end."""
+    idempotency claims, reading the caller), each committed at once. On
+    PostgreSQL they run in autocommit on a pooled connection: no session, no
+    BEGIN and COMMIT, about a quarter of the CPU. Each statement is atomic on
+    its own; callers that read then write do so with a compare-and-set.
+    Elsewhere (SQLite, or a test bound to one connection) in a session
+    committed at the end: ``write=False`` for reads only, so that on SQLite
+    they do not take the write lock (``BEGIN IMMEDIATE``)."""
     if db.side_connections:
         async with db.engine.connect() as conn:
             yield Raw(conn, (await conn.get_raw_connection()).dbapi_connection)
         return
-    async with db.session(write=True) as session:
+    async with db.session(write=write) as session:
         yield await Raw.of(session)
         await session.commit()
 

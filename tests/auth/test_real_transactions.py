@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from app.core.models import AppState, RateLimitBucket
 from app.core.settings import Settings
@@ -79,5 +79,26 @@ async def test_simultaneous_first_logins_share_one_account(real_app: FastAPI) ->
             )
         assert len(rows) == 1
         assert rows[0].phone is not None
+    finally:
+        await _cleanup(real_app, [openid_for(code)])
+
+
+async def test_reading_the_caller_does_not_wait_for_a_writer(real_app: FastAPI) -> None:
+    """Authentication only reads: while another transaction holds SQLite's
+    write lock (PostgreSQL: the caller's row), a request still authenticates."""
+    code = f"reader-{secrets.token_hex(6)}"
+    transport = httpx.ASGITransport(app=real_app, client=(PEER, 40001))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            r = await asyncio.wait_for(wechat_login(client, code), timeout=15)
+            assert r.status_code == 200, r.text
+            token, user_id = r.json()["access_token"], r.json()["user"]["id"]
+            async with real_app.state.db.session(write=True) as holder:
+                await holder.execute(
+                    update(User).where(User.id == user_id).values(nickname=User.nickname)
+                )
+                me = await asyncio.wait_for(client.get(f"{API}/me", headers=bearer(token)), 5)
+                assert me.status_code == 200, me.text
+                await holder.rollback()
     finally:
         await _cleanup(real_app, [openid_for(code)])
