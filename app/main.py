@@ -36,6 +36,7 @@ from app.outbox import listeners as outbox_listeners
 from app.outbox.router import router as outbox_router
 from app.policies.router import router as policies_router
 from app.privacy.router import router as privacy_router
+from app.reports.admin_router import router as reports_admin_router
 from app.reports.categories import router as categories_router
 from app.reports.router import router as reports_router
 from app.stats.router import router as stats_router
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(media_router)
     api.include_router(categories_router)
     api.include_router(reports_router)
+    api.include_router(reports_admin_router)
     api.include_router(stats_router)
     api.include_router(policies_router)
     api.include_router(convenience_router)

@@ -1,115 +1,54 @@
-"""诉求 routes for residents, grid workers and admins (API.md "Reports")."""
+"""诉求 routes for residents and grid workers (API.md "Reports"); admins' routes
+are in ``admin_router``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import BindParameter, Select, and_, bindparam, or_, select
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import and_, or_, select
 
 from app.auth.dependencies import (
-    AdminOrReportsReadKey,
-    CurrentAdmin,
     CurrentStaff,
     CurrentUser,
     SettingsDep,
     UserOrReportsReadKey,
     UserOrReportsWriteKey,
 )
-from app.auth.principal import ADMIN_ROLES, Principal
-from app.core import clock
 from app.core.db import SessionDep
-from app.core.errors import Invalid, NotFound, errors
+from app.core.errors import Invalid, errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
-from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.pagination import Cursor, Limit, Page
 from app.core.ratelimit import Rate
-from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
-from app.org.models import Region
-from app.reports import access, actions, detail, listing, moderation, service
+from app.reports import access, actions, detail, moderation, service
 from app.reports.category_service import get_active_category
-from app.reports.models import Category, Report
+from app.reports.models import Report
+from app.reports.routing import (
+    Overdue,
+    ReportId,
+    StatusFilter,
+    answer,
+    overdue_clause,
+    page,
+)
 from app.reports.schemas import (
     Coord,
-    DispatchBody,
     EscalateBody,
     ExtensionBody,
-    ExtensionDecision,
     NoteBody,
     RatingBody,
     ReasonBody,
-    RejectBody,
     ReportCreate,
     ReportListItem,
     ReportRead,
-    ReviewBody,
-    Status,
     TransferBody,
 )
 from app.reports.state import OPEN
 
 router = APIRouter(tags=["reports"])
-
-# Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
-MAX_ID = 2**63 - 1
-ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="诉求 id")]
-ExtensionId = Annotated[int, Path(ge=1, le=MAX_ID, description="延期申请 id")]
-
-Overdue = Annotated[bool | None, Query(description="只看超期（true）或未超期（false）")]
-StatusFilter = Annotated[Status | None, Query(description="按状态筛选")]
-
-
-async def _read(
-    request: Request,
-    session: SessionDep,
-    principal: Principal,
-    report: Report,
-    view: access.View | None = None,
-) -> ReportRead:
-    await session.flush()
-    if view is None:
-        try:
-            report, view = await access.get_visible(session, principal, report.id)
-        except NotFound:
-            view = "staff"  # they just handed it on (returned, escalated, transferred)
-    return await detail.read(
-        session, report, view=view, principal=principal, settings=request.app.state.settings
-    )
-
-
-def _statuses(*names: str) -> BindParameter[list[str]]:
-    """Statuses written into the SQL rather than sent as parameters. From the
-    sixth run of a prepared statement PostgreSQL may use a generic plan made
-    without the parameters' values; not knowing which statuses ``overdue=true``
-    asks for, that plan walked the worker's every case by id (2,320 rows,
-    3.5 ms) instead of taking the few open ones from
-    ``ix_report_assignee_id_status_id`` (0.2 ms)."""
-    return bindparam(None, list(names), expanding=True, literal_execute=True)
-
-
-def _overdue_clause(flag: bool) -> object:
-    now = clock.now()
-    waiting = and_(
-        Report.status.in_(_statuses("submitted", "dispatched", "escalated")),
-        Report.response_due_at < now,
-    )
-    working = and_(Report.status.in_(_statuses("in_progress")), Report.resolve_due_at < now)
-    late = or_(waiting, working)
-    return late if flag else and_(Report.status.in_(OPEN), ~late) | Report.status.not_in(OPEN)
-
-
-async def _page(
-    session: SessionDep, stmt: Select[Any], view: access.View, cursor: str | None, limit: int
-) -> Page[ReportListItem]:
-    """One page of ``stmt`` (``select(Report)`` with the list's conditions), newest first."""
-    query = listing.page_query(stmt, last_id=cursor_id(cursor), limit=limit + 1)
-    rows = list(await session.execute(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = listing.items(rows, view)
-    return Page(items=items, next_cursor=encode_cursor({"id": rows[-1].id}) if more else None)
 
 
 # ---------------------------------------------------------------- residents
@@ -175,7 +114,7 @@ async def my_reports(
     stmt = select(Report).where(Report.reporter_id == user.id)
     if status:
         stmt = stmt.where(Report.status == status)
-    return await _page(session, stmt, "owner", cursor, limit)
+    return await page(session, stmt, "owner", cursor, limit)
 
 
 @router.get(
@@ -218,7 +157,7 @@ async def get_report(
     """本人、经办人员与管辖范围内的工作人员可见；也接受带 `reports:read` 的 API Key
     （其区域内的诉求，居民姓名脱敏）。"""
     report, view = await access.get_visible(session, user, report_id)
-    out = await _read(request, session, user, report, view)
+    out = await answer(request, session, user, report, view)
     return integrations.redact_for_client(user, out)
 
 
@@ -232,7 +171,7 @@ async def rate_report(
     request: Request, report_id: ReportId, body: RatingBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.rate(session, user, report_id, body)
-    return await _read(request, session, user, report, "owner")
+    return await answer(request, session, user, report, "owner")
 
 
 @router.post(
@@ -245,7 +184,7 @@ async def reopen_report(
     request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.reopen(session, user, report_id, body)
-    return await _read(request, session, user, report, "owner")
+    return await answer(request, session, user, report, "owner")
 
 
 @router.post(
@@ -258,7 +197,7 @@ async def cancel_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.cancel(session, user, report_id)
-    return await _read(request, session, user, report, "owner")
+    return await answer(request, session, user, report, "owner")
 
 
 @router.post(
@@ -271,7 +210,7 @@ async def follow_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.follow(session, user, report_id, True)
-    return await _read(request, session, user, report)
+    return await answer(request, session, user, report)
 
 
 @router.delete(
@@ -292,7 +231,7 @@ async def mark_helpful(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.helpful(session, user, report_id)
-    return await _read(request, session, user, report, "owner")
+    return await answer(request, session, user, report, "owner")
 
 
 # ---------------------------------------------------------------- grid workers
@@ -330,8 +269,8 @@ async def worker_tasks(
     if status:
         stmt = stmt.where(Report.status == status)
     if overdue is not None:
-        stmt = stmt.where(_overdue_clause(overdue))  # type: ignore[arg-type]
-    return await _page(session, stmt, "staff", cursor, limit)
+        stmt = stmt.where(overdue_clause(overdue))  # type: ignore[arg-type]
+    return await page(session, stmt, "staff", cursor, limit)
 
 
 @router.post(
@@ -344,7 +283,7 @@ async def accept_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.accept(session, user, report_id)
-    return await _read(request, session, user, report, "staff")
+    return await answer(request, session, user, report, "staff")
 
 
 @router.post(
@@ -357,7 +296,7 @@ async def report_progress(
     request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.progress(session, user, report_id, body)
-    return await _read(request, session, user, report, "staff")
+    return await answer(request, session, user, report, "staff")
 
 
 @router.post(
@@ -370,7 +309,7 @@ async def resolve_report(
     request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.resolve(session, user, report_id, body)
-    return await _read(request, session, user, report, "staff")
+    return await answer(request, session, user, report, "staff")
 
 
 @router.post(
@@ -383,7 +322,7 @@ async def answer_report(
     request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.resolve(session, user, report_id, body, answer=True)
-    return await _read(request, session, user, report, "staff")
+    return await answer(request, session, user, report, "staff")
 
 
 @router.post(
@@ -396,7 +335,7 @@ async def return_report(
     request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     report = await actions.return_case(session, user, report_id, body)
-    return await _read(request, session, user, report)
+    return await answer(request, session, user, report)
 
 
 @router.post(
@@ -413,7 +352,7 @@ async def escalate_report(
     session: SessionDep,
 ) -> ReportRead:
     report = await actions.escalate(session, user, report_id, body)
-    return await _read(request, session, user, report)
+    return await answer(request, session, user, report)
 
 
 @router.post(
@@ -432,7 +371,7 @@ async def request_extension(
 ) -> ReportRead:
     await actions.request_extension(session, user, report_id, body)
     report, view = await access.get_visible(session, user, report_id)
-    return await _read(request, session, user, report, view)
+    return await answer(request, session, user, report, view)
 
 
 @router.post(
@@ -449,123 +388,4 @@ async def transfer_report(
     session: SessionDep,
 ) -> ReportRead:
     report = await actions.transfer(session, user, report_id, body)
-    return await _read(request, session, user, report)
-
-
-# ---------------------------------------------------------------- admins
-
-
-@router.get(
-    "/admin/reports",
-    response_model=Page[ReportListItem],
-    summary="诉求管理列表",
-    responses=errors(401, 403, 404, 422, 429),
-)
-async def admin_reports(
-    user: AdminOrReportsReadKey,
-    session: SessionDep,
-    status: StatusFilter = None,
-    category: Annotated[str | None, Query(max_length=32, description="类别代码")] = None,
-    region_id: Annotated[int | None, Query(description="区划 id（含下级）")] = None,
-    overdue: Overdue = None,
-    q: Annotated[str | None, Query(max_length=100, description="编号、描述或地址关键词")] = None,
-    start: WindowFrom = None,
-    end: WindowTo = None,
-    cursor: Cursor = None,
-    limit: Limit = 20,
-) -> Page[ReportListItem]:
-    lo, hi = parse_window(start, end)
-    stmt = select(Report).where(user.region_clause(Report.region_path, roles=ADMIN_ROLES))
-    if status:
-        stmt = stmt.where(Report.status == status)
-    if category:
-        stmt = stmt.join(Category, Category.id == Report.category_id).where(
-            Category.code == category
-        )
-    if region_id is not None:
-        region = await session.get(Region, region_id)
-        if region is None or not user.covers(region.path, roles=ADMIN_ROLES):
-            raise NotFound("region.not_found", "区划不存在")
-        stmt = stmt.where(Report.region_path.startswith(region.path, autoescape=True))
-    if overdue is not None:
-        stmt = stmt.where(_overdue_clause(overdue))  # type: ignore[arg-type]
-    if q and q.strip():
-        stmt = stmt.where(service.search_clause(q))
-    window = service.window_clause(Report.created_at, lo, hi)
-    if window is not None:
-        stmt = stmt.where(window)
-    return await _page(session, stmt, "staff", cursor, limit)
-
-
-@router.post(
-    "/reports/{report_id}/dispatch",
-    response_model=ReportRead,
-    summary="人工派单",
-    responses=errors(401, 403, 404, 409, 422),
-)
-async def dispatch_report(
-    request: Request,
-    report_id: ReportId,
-    body: DispatchBody,
-    user: CurrentStaff,
-    session: SessionDep,
-) -> ReportRead:
-    report = await actions.dispatch(session, user, report_id, body.assignee_id)
-    return await _read(request, session, user, report, "staff")
-
-
-@router.post(
-    "/reports/{report_id}/reject",
-    response_model=ReportRead,
-    summary="驳回（无效、重复或不属本辖区职责）",
-    responses=errors(401, 403, 404, 409, 422),
-)
-async def reject_report(
-    request: Request, report_id: ReportId, body: RejectBody, user: CurrentStaff, session: SessionDep
-) -> ReportRead:
-    report = await actions.reject(session, user, report_id, body)
-    return await _read(request, session, user, report, "staff")
-
-
-@router.post(
-    "/reports/{report_id}/extension/{ext_id}/decision",
-    response_model=ReportRead,
-    summary="审批延期",
-    responses=errors(401, 403, 404, 409, 422),
-)
-async def decide_extension(
-    request: Request,
-    report_id: ReportId,
-    ext_id: ExtensionId,
-    body: ExtensionDecision,
-    user: CurrentStaff,
-    session: SessionDep,
-) -> ReportRead:
-    report = await actions.decide_extension(session, user, report_id, ext_id, body.approve)
-    return await _read(request, session, user, report, "staff")
-
-
-@router.post(
-    "/reports/{report_id}/supervise",
-    response_model=ReportRead,
-    summary="督办",
-    responses=errors(401, 403, 404, 409, 422),
-)
-async def supervise_report(
-    request: Request, report_id: ReportId, body: NoteBody, user: CurrentStaff, session: SessionDep
-) -> ReportRead:
-    report = await actions.supervise(session, user, report_id, body.note)
-    return await _read(request, session, user, report, "staff")
-
-
-@router.post(
-    "/admin/reports/{report_id}/review",
-    response_model=ReportRead,
-    summary="人工审核被内容安全拦下待审的文字",
-    responses=errors(401, 403, 404, 409, 422),
-)
-async def review_report(
-    request: Request, report_id: ReportId, body: ReviewBody, user: CurrentAdmin, session: SessionDep
-) -> ReportRead:
-    report = await actions.review(session, user, report_id, body.approve)
-    return await _read(request, session, user, report, "staff")
+    return await answer(request, session, user, report)

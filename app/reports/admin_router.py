@@ -1,0 +1,159 @@
+"""诉求 routes for admins (API.md "Reports"): the admin list, manual dispatch,
+rejection, extension decisions, supervision and content review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from app.auth.dependencies import (
+    AdminOrReportsReadKey,
+    CurrentAdmin,
+    CurrentStaff,
+)
+from app.auth.principal import ADMIN_ROLES
+from app.core.db import SessionDep
+from app.core.errors import NotFound, errors
+from app.core.pagination import Cursor, Limit, Page
+from app.core.timewin import WindowFrom, WindowTo, parse_window
+from app.org.models import Region
+from app.reports import actions, service
+from app.reports.models import Category, Report
+from app.reports.routing import (
+    ExtensionId,
+    Overdue,
+    ReportId,
+    StatusFilter,
+    answer,
+    overdue_clause,
+    page,
+)
+from app.reports.schemas import (
+    DispatchBody,
+    ExtensionDecision,
+    NoteBody,
+    RejectBody,
+    ReportListItem,
+    ReportRead,
+    ReviewBody,
+)
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get(
+    "/admin/reports",
+    response_model=Page[ReportListItem],
+    summary="诉求管理列表",
+    responses=errors(401, 403, 404, 422, 429),
+)
+async def admin_reports(
+    user: AdminOrReportsReadKey,
+    session: SessionDep,
+    status: StatusFilter = None,
+    category: Annotated[str | None, Query(max_length=32, description="类别代码")] = None,
+    region_id: Annotated[int | None, Query(description="区划 id（含下级）")] = None,
+    overdue: Overdue = None,
+    q: Annotated[str | None, Query(max_length=100, description="编号、描述或地址关键词")] = None,
+    start: WindowFrom = None,
+    end: WindowTo = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[ReportListItem]:
+    lo, hi = parse_window(start, end)
+    stmt = select(Report).where(user.region_clause(Report.region_path, roles=ADMIN_ROLES))
+    if status:
+        stmt = stmt.where(Report.status == status)
+    if category:
+        stmt = stmt.join(Category, Category.id == Report.category_id).where(
+            Category.code == category
+        )
+    if region_id is not None:
+        region = await session.get(Region, region_id)
+        if region is None or not user.covers(region.path, roles=ADMIN_ROLES):
+            raise NotFound("region.not_found", "区划不存在")
+        stmt = stmt.where(Report.region_path.startswith(region.path, autoescape=True))
+    if overdue is not None:
+        stmt = stmt.where(overdue_clause(overdue))  # type: ignore[arg-type]
+    if q and q.strip():
+        stmt = stmt.where(service.search_clause(q))
+    window = service.window_clause(Report.created_at, lo, hi)
+    if window is not None:
+        stmt = stmt.where(window)
+    return await page(session, stmt, "staff", cursor, limit)
+
+
+@router.post(
+    "/reports/{report_id}/dispatch",
+    response_model=ReportRead,
+    summary="人工派单",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def dispatch_report(
+    request: Request,
+    report_id: ReportId,
+    body: DispatchBody,
+    user: CurrentStaff,
+    session: SessionDep,
+) -> ReportRead:
+    report = await actions.dispatch(session, user, report_id, body.assignee_id)
+    return await answer(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/reject",
+    response_model=ReportRead,
+    summary="驳回（无效、重复或不属本辖区职责）",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def reject_report(
+    request: Request, report_id: ReportId, body: RejectBody, user: CurrentStaff, session: SessionDep
+) -> ReportRead:
+    report = await actions.reject(session, user, report_id, body)
+    return await answer(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/extension/{ext_id}/decision",
+    response_model=ReportRead,
+    summary="审批延期",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def decide_extension(
+    request: Request,
+    report_id: ReportId,
+    ext_id: ExtensionId,
+    body: ExtensionDecision,
+    user: CurrentStaff,
+    session: SessionDep,
+) -> ReportRead:
+    report = await actions.decide_extension(session, user, report_id, ext_id, body.approve)
+    return await answer(request, session, user, report, "staff")
+
+
+@router.post(
+    "/reports/{report_id}/supervise",
+    response_model=ReportRead,
+    summary="督办",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def supervise_report(
+    request: Request, report_id: ReportId, body: NoteBody, user: CurrentStaff, session: SessionDep
+) -> ReportRead:
+    report = await actions.supervise(session, user, report_id, body.note)
+    return await answer(request, session, user, report, "staff")
+
+
+@router.post(
+    "/admin/reports/{report_id}/review",
+    response_model=ReportRead,
+    summary="人工审核被内容安全拦下待审的文字",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def review_report(
+    request: Request, report_id: ReportId, body: ReviewBody, user: CurrentAdmin, session: SessionDep
+) -> ReportRead:
+    report = await actions.review(session, user, report_id, body.approve)
+    return await answer(request, session, user, report, "staff")
