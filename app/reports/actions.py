@@ -11,16 +11,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import ADMIN_ROLES, ROLE_RANK, WORKER_ROLES, Principal
+from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
 from app.core import clock
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.media.service import load_owned_media
 from app.org.models import Department, Region
 from app.reports import access, sla
-from app.reports.models import Category, ExtensionRequest, Report, ReportFollow
+from app.reports.models import Category, Report, ReportFollow
 from app.reports.schemas import (
     EscalateBody,
-    ExtensionBody,
     NoteBody,
     RatingBody,
     ReasonBody,
@@ -34,7 +33,8 @@ from app.users.models import Membership, User
 REOPEN_WINDOW = timedelta(days=7)
 
 
-async def _locked(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+async def locked(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    """The case, locked for update, if the caller may see it (404 otherwise)."""
     report, view = await access.get_visible(session, principal, report_id, for_update=True)
     return report
 
@@ -59,7 +59,7 @@ async def _move(
 
 async def accept(session: AsyncSession, principal: Principal, report_id: int) -> Report:
     """签收: the assignee (or, for an escalated case, an owner of its queue)."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("accept", report.status)
     if report.status == "escalated" and report.assignee_id is None:
         if not await _owns_queue(session, principal, report):
@@ -103,7 +103,7 @@ async def _owns_queue(session: AsyncSession, principal: Principal, report: Repor
 async def progress(
     session: AsyncSession, principal: Principal, report_id: int, body: NoteBody
 ) -> Report:
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("progress", report.status)
     access.require_handler(principal, report)
     media = await load_owned_media(session, owner_id=principal.id, media_ids=body.media_ids)
@@ -121,7 +121,7 @@ async def resolve(
     answer: bool = False,
 ) -> Report:
     """办结 (or, for a consultation, 答复): the owner says it is done."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     action = "answer" if answer else "resolve"
     check(action, report.status)
     if answer and report.kind != "consultation":
@@ -158,7 +158,7 @@ async def return_case(
     session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
 ) -> Report:
     """退单: back to ``submitted`` in the community queue, for an admin to dispatch again."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("return", report.status)
     access.require_handler(principal, report)
     community_id = None
@@ -182,7 +182,7 @@ async def escalate(
 ) -> Report:
     """上报 one level: to the community, the street, or a department. The new owner
     is a queue; its response deadline starts now."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("escalate", report.status)
     access.require_handler(principal, report)
     await _escalate(session, report, body.to, body.department_id, principal, body.reason)
@@ -250,7 +250,7 @@ async def transfer(
     session: AsyncSession, principal: Principal, report_id: int, body: TransferBody
 ) -> Report:
     """转派: to another person in the caller's scope; the status stays."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("transfer", report.status)
     if not (access.is_handler(principal, report) or access.is_admin_over(principal, report)):
         raise Forbidden("report.not_handler", "只有经办人或管理员可以转派")
@@ -301,7 +301,7 @@ async def dispatch(
     session: AsyncSession, principal: Principal, report_id: int, assignee_id: int
 ) -> Report:
     """人工派单 by an admin over the case."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("dispatch", report.status)
     access.require_admin_over(principal, report)
     target = await _staff_in_scope(session, principal, assignee_id, report)
@@ -342,98 +342,11 @@ async def dispatch(
     return report
 
 
-async def request_extension(
-    session: AsyncSession, principal: Principal, report_id: int, body: ExtensionBody
-) -> ExtensionRequest:
-    report = await _locked(session, principal, report_id)
-    check("request_extension", report.status)
-    access.require_handler(principal, report)
-    pending = await session.scalar(
-        select(ExtensionRequest.id).where(
-            ExtensionRequest.report_id == report.id, ExtensionRequest.status == "pending"
-        )
-    )
-    if pending is not None:
-        raise Conflict("report.extension_pending", "已有待审批的延期申请")
-    ext = ExtensionRequest(
-        report_id=report.id,
-        requested_by=principal.id,
-        hours=body.hours,
-        reason=body.reason,
-        created_at=clock.now(),
-    )
-    session.add(ext)
-    await session.flush()
-    await add_event(
-        session,
-        report,
-        "extension_requested",
-        actor=principal,
-        note=body.reason,
-        data={"extension_id": ext.id, "hours": body.hours},
-    )
-    report.updated_at = clock.now()
-    return ext
-
-
-async def decide_extension(
-    session: AsyncSession, principal: Principal, report_id: int, ext_id: int, approve: bool
-) -> Report:
-    """Approval one level up: the approver must outrank the requester over this case."""
-    report = await _locked(session, principal, report_id)
-    ext = await session.get(ExtensionRequest, ext_id)
-    if ext is None or ext.report_id != report.id:
-        raise NotFound("extension.not_found", "延期申请不存在")
-    if ext.status != "pending":
-        raise Conflict("extension.decided", "该延期申请已审批")
-    check("decide_extension", report.status)
-    requester_rank = await _rank_over(session, ext.requested_by, report.region_path)
-    if ext.requested_by == principal.id or principal.max_rank_over(report.region_path) <= max(
-        requester_rank, ROLE_RANK["grid_leader"]
-    ):
-        raise Forbidden("extension.approver_level", "延期需由上一级管理员审批")
-    ext.status = "approved" if approve else "rejected"
-    ext.decided_by, ext.decided_at = principal.id, clock.now()
-    if approve:
-        report.extension_hours += ext.hours
-        if report.resolve_due_at is not None:
-            report.resolve_due_at = sla.extend(report.resolve_due_at, ext.hours)
-        report.overdue_at = None
-    await add_event(
-        session,
-        report,
-        "extension_decided",
-        actor=principal,
-        data={
-            "extension_id": ext.id,
-            "approved": approve,
-            "hours": ext.hours,
-            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
-        },
-    )
-    report.updated_at = clock.now()
-    return report
-
-
-async def _rank_over(session: AsyncSession, user_id: int, path: str) -> int:
-    rows = (
-        await session.execute(
-            select(Membership.role, Region.path)
-            .outerjoin(Region, Region.id == Membership.region_id)
-            .where(Membership.user_id == user_id)
-        )
-    ).all()
-    return max(
-        (ROLE_RANK[role] for role, p in rows if role == "superadmin" or (p and path.startswith(p))),
-        default=0,
-    )
-
-
 async def rate(
     session: AsyncSession, principal: Principal, report_id: int, body: RatingBody
 ) -> Report:
     """评价: once per resolution; any score closes the case."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("rate", report.status)
     now = clock.now()
@@ -446,7 +359,7 @@ async def rate(
 
 
 async def helpful(session: AsyncSession, principal: Principal, report_id: int) -> Report:
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     if report.kind != "consultation":
         raise Conflict("report.not_consultation", "只有咨询类诉求可以标记答复有用")
@@ -461,7 +374,7 @@ async def reopen(
     session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
 ) -> Report:
     """重办: within 7 days of resolution, back to the last owner with a new deadline."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("reopen", report.status)
     now = clock.now()
@@ -489,7 +402,7 @@ async def reopen(
 
 
 async def cancel(session: AsyncSession, principal: Principal, report_id: int) -> Report:
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("cancel", report.status)
     if report.first_accepted_at is not None:
@@ -502,7 +415,7 @@ async def cancel(session: AsyncSession, principal: Principal, report_id: int) ->
 async def reject(
     session: AsyncSession, principal: Principal, report_id: int, body: RejectBody
 ) -> Report:
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("reject", report.status)
     access.require_admin_over(principal, report)
     if body.duplicate_of is not None:
@@ -527,7 +440,7 @@ async def supervise(
     session: AsyncSession, principal: Principal, report_id: int, note: str
 ) -> Report:
     """督办: an admin presses the owner; recorded, status unchanged."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     check("supervise", report.status)
     access.require_admin_over(principal, report)
     await add_event(
@@ -546,7 +459,7 @@ async def review(
     session: AsyncSession, principal: Principal, report_id: int, approve: bool
 ) -> Report:
     """A person clears (or keeps hidden) text that content security held for review."""
-    report = await _locked(session, principal, report_id)
+    report = await locked(session, principal, report_id)
     access.require_admin_over(principal, report)
     if report.moderation not in ("review", "pending"):
         raise Conflict("report.not_under_review", "该诉求的文字无需审核")

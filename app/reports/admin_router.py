@@ -19,7 +19,7 @@ from app.core.errors import NotFound, errors
 from app.core.pagination import Cursor, Limit, Page
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.org.models import Region
-from app.reports import actions, service
+from app.reports import actions, extensions, service
 from app.reports.models import Category, Report
 from app.reports.routing import (
     ExtensionId,
@@ -129,7 +129,7 @@ async def decide_extension(
     user: CurrentStaff,
     session: SessionDep,
 ) -> ReportRead:
-    report = await actions.decide_extension(session, user, report_id, ext_id, body.approve)
+    report = await extensions.decide_extension(session, user, report_id, ext_id, body.approve)
     return await answer(request, session, user, report, "staff")
 
 

@@ -23,7 +23,7 @@ from app.core.ratelimit import Rate
 from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
-from app.reports import access, actions, detail, moderation, service
+from app.reports import access, actions, detail, extensions, moderation, service
 from app.reports.category_service import get_active_category
 from app.reports.models import Report
 from app.reports.routing import (
@@ -369,7 +369,7 @@ async def request_extension(
     user: CurrentUser,
     session: SessionDep,
 ) -> ReportRead:
-    await actions.request_extension(session, user, report_id, body)
+    await extensions.request_extension(session, user, report_id, body)
     report, view = await access.get_visible(session, user, report_id)
     return await answer(request, session, user, report, view)
 
