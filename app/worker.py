@@ -36,6 +36,7 @@ async def run_once(state: Any) -> None:
         ("purge_rate_limits", lambda: state.limiter.purge_expired()),
         ("purge_idempotency", lambda: purge_expired(state.db)),
         ("purge_refresh_tokens", lambda: _purge_refresh_tokens(state.db)),
+        ("purge_webhook_secrets", lambda: _purge_webhook_secrets(state.db)),
         # Image files no media row references, past a grace period, a bounded slice a pass.
         ("media_orphans", lambda: sweep_orphans(state.db, state.settings.media_dir)),
     ]
@@ -60,6 +61,16 @@ async def _purge_refresh_tokens(db: Any) -> int:
 
     async with db.session(write=True) as session:
         purged = await purge_used_refresh_tokens(session)
+        await session.commit()
+    return purged
+
+
+async def _purge_webhook_secrets(db: Any) -> int:
+    """Webhook secrets replaced by a rotation whose overlap is over."""
+    from app.integrations.webhooks import forget_expired_secrets
+
+    async with db.session(write=True) as session:
+        purged = await forget_expired_secrets(session)
         await session.commit()
     return purged
 

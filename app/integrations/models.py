@@ -34,7 +34,9 @@ class ApiClient(Base):
 
 class Webhook(Base):
     """A URL that receives the client's report events, signed with ``secret``
-    (kept as is: the HMAC needs it; it is shown only when created)."""
+    (kept as is: the HMAC needs it; it is shown only when created or rotated).
+    After a rotation the replaced secret also signs until
+    ``previous_secret_expires_at``, then is cleared."""
 
     __tablename__ = "webhook"
 
@@ -45,6 +47,8 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(String(500), nullable=False)
     events: Mapped[list[str]] = mapped_column(JSONDoc, nullable=False, default=list)
     secret: Mapped[str] = mapped_column(String(128), nullable=False)
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Body, Depends, Path, Response
 
 from app.auth.dependencies import CurrentUser, SettingsDep
 from app.auth.principal import Principal
@@ -17,6 +17,8 @@ from app.integrations.schemas import (
     ApiClientCreated,
     ApiClientRead,
     DeliveryRead,
+    SecretRotate,
+    SecretRotated,
     WebhookCreate,
     WebhookCreated,
     WebhookRead,
@@ -117,7 +119,8 @@ async def create_webhook(
     只推送接入方区域内的诉求；接入方须有 `reports:read` 权限（否则 422
     `webhook.scope_required`）。投递为 `POST <url>`，JSON `{"id", "event", "created_at",
     "data"}`，请求头 `X-Ejiaren-Signature: sha256=<用 secret 对原始请求体计算的
-    HMAC-SHA256 十六进制>`、`X-Ejiaren-Delivery`（与 `id` 相同，重试不变，可据此去重）与
+    HMAC-SHA256 十六进制>`（轮换密钥后的重叠期内为逗号分隔的两个这样的值，见
+    `rotate-secret`，接收方应按逗号拆分后逐个比较）、`X-Ejiaren-Delivery`（与 `id` 相同，重试不变，可据此去重）与
     `X-Ejiaren-Event`。非 2xx 或连接失败时按退避重试（408、429、5xx 与网络错误；
     其他状态码不再重试）。生产环境中解析到内网或本机地址的 URL 一律拒绝（422
     `webhook.url_not_allowed`），投递前也会再次检查。"""
@@ -155,6 +158,37 @@ async def delete_webhook(
         session, principal=principal, client_id=client_id, webhook_id=webhook_id
     )
     return Response(status_code=204)
+
+
+@router.post(
+    "/admin/api-clients/{client_id}/webhooks/{webhook_id}/rotate-secret",
+    response_model=SecretRotated,
+    summary="轮换 Webhook 签名密钥（新密钥只显示这一次）",
+    responses=errors(401, 403, 404, 422),
+)
+async def rotate_webhook_secret(
+    client_id: ClientId,
+    webhook_id: WebhookId,
+    principal: KeyManager,
+    session: SessionDep,
+    body: Annotated[SecretRotate | None, Body()] = None,
+) -> SecretRotated:
+    """生成新的签名密钥并立即用于投递，Webhook id 与投递记录不变。旧密钥在
+    `overlap_hours`（0–168，默认 24；请求体可省略）内继续有效：这段时间里每次投递的
+    `X-Ejiaren-Signature` 同时带两个签名，新密钥的在前，以逗号分隔，如
+    `sha256=<新密钥签名>,sha256=<旧密钥签名>`；接收方按逗号拆分，任一值与自己持有的密钥
+    算出的签名一致即通过，因此可以先换好新密钥再等旧密钥过期，不丢投递。过了
+    `previous_secret_expires_at` 只用新密钥签名，旧密钥随即清除。重叠期内再次轮换时，
+    更早的那个密钥立即失效（任何时候最多两个有效密钥）。已删除的 Webhook 为 404
+    `webhook.not_found`，接入方已吊销为 422 `api_client.revoked`。此接口不支持
+    `Idempotency-Key`：重放会再次暴露密钥。"""
+    return await webhooks.rotate_secret(
+        session,
+        principal=principal,
+        client_id=client_id,
+        webhook_id=webhook_id,
+        body=body or SecretRotate(),
+    )
 
 
 @router.get(

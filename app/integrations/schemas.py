@@ -100,6 +100,27 @@ class WebhookCreated(WebhookRead):
     )
 
 
+class SecretRotate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"overlap_hours": 24}]})
+
+    overlap_hours: int = Field(
+        24,
+        ge=0,
+        le=168,
+        description="旧密钥继续签名的小时数（0–168，默认 24）；0 表示旧密钥立即失效",
+    )
+
+
+class SecretRotated(BaseModel):
+    id: int = Field(description="Webhook id")
+    secret: str = Field(description="新的签名密钥，只在此时返回这一次；此后每次投递都用它签名")
+    rotated_at: datetime = Field(description="轮换时间")
+    previous_secret_expires_at: datetime = Field(
+        description="旧密钥失效的时间：在此之前 X-Ejiaren-Signature 同时带新、旧两个签名"
+        "（新密钥的在前，以逗号分隔），之后只带新密钥的签名"
+    )
+
+
 class DeliveryRead(BaseModel):
     id: int = Field(description="投递记录 id（每次尝试一条）")
     delivery_id: str = Field(description="投递 id（即事件 id，重试时不变，接收方可据此去重）")

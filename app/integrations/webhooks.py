@@ -13,6 +13,11 @@ the outbox (DESIGN §9).
   each delivery connects only to an address checked in the same step as it was
   resolved (``net.VettedTransport``): a name that answers differently later
   (DNS rebinding) cannot reach a private address. Redirects are not followed.
+- Rotating the secret keeps the old one signing for an overlap (0–168 hours):
+  the header then holds ``sha256=<new>,sha256=<old>``, so a receiver that
+  knows either secret finds a match and can switch without missing a
+  delivery. Past the overlap only the new secret signs, and the old one is
+  cleared (at the next delivery, and by the worker's purge).
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -38,7 +44,13 @@ from app.core.pagination import Page, cursor_id, encode_cursor
 from app.core.rawsql import Raw, json_value
 from app.integrations import service as clients
 from app.integrations.models import ApiClient, Webhook, WebhookDelivery
-from app.integrations.schemas import DeliveryRead, WebhookCreate, WebhookRead
+from app.integrations.schemas import (
+    DeliveryRead,
+    SecretRotate,
+    SecretRotated,
+    WebhookCreate,
+    WebhookRead,
+)
 from app.outbox import listeners
 from app.outbox.errors import PermanentDelivery, RetryableDelivery
 from app.outbox.models import OutboxMessage
@@ -58,6 +70,22 @@ _RETRY_STATUSES = frozenset({408, 425, 429})
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_header(secrets_: list[str], body: bytes) -> str:
+    """One ``sha256=`` value per secret, the current secret's first, joined by
+    commas (no spaces). With one secret it is exactly ``sign``'s value."""
+    return ",".join(sign(s, body) for s in secrets_)
+
+
+def signing_secrets(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets that sign a delivery at ``now``: the current one, and the
+    replaced one while its overlap lasts."""
+    if previous and previous_expires_at is not None and now < previous_expires_at:
+        return [secret, previous]
+    return [secret]
 
 
 # ------------------------------------------------------------------ SSRF
@@ -151,6 +179,71 @@ async def get_webhook(
     if hook is None or hook.client_id != client_id:
         raise webhook_not_found()
     return hook
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    client_id: int,
+    webhook_id: int,
+    body: SecretRotate,
+) -> SecretRotated:
+    """A new secret for a live webhook; the current one keeps signing for
+    ``overlap_hours``. A rotation during an overlap replaces the older secret
+    at once: only the last two are ever valid. The answer is the only time the
+    new secret is returned. The row is locked (PostgreSQL), so of two
+    rotations at once the second replaces the first's secret, never its own."""
+    client, _ = await clients.get_client(session, principal=principal, client_id=client_id)
+    hook = await session.scalar(
+        select(Webhook)
+        .where(Webhook.id == webhook_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if hook is None or hook.client_id != client_id or hook.deleted_at is not None:
+        raise webhook_not_found()
+    if client.revoked_at is not None:
+        raise Invalid("api_client.revoked", "该接入方的 Key 已吊销")
+    now = clock.now()
+    until = now + timedelta(hours=body.overlap_hours)
+    secret = secrets.token_hex(32)
+    if body.overlap_hours > 0:
+        hook.previous_secret = hook.secret
+        hook.previous_secret_expires_at = until
+    else:
+        hook.previous_secret = None
+        hook.previous_secret_expires_at = None
+    hook.secret = secret
+    await session.flush()
+    log.info(
+        "webhook %s secret rotated by user %s, old secret valid until %s",
+        hook.id,
+        principal.id,
+        until.isoformat(),
+    )
+    return SecretRotated(
+        id=hook.id, secret=secret, rotated_at=now, previous_secret_expires_at=until
+    )
+
+
+async def forget_expired_secrets(session: AsyncSession, webhook_id: int | None = None) -> int:
+    """Clear replaced secrets whose overlap is over: of every webhook (the
+    worker's pass) or of one (a delivery that found it expired). One that a
+    rotation renewed in the meantime is left alone."""
+    stmt = (
+        update(Webhook)
+        .where(
+            Webhook.previous_secret_expires_at.is_not(None),
+            Webhook.previous_secret_expires_at <= clock.now(),
+        )
+        .values(previous_secret=None, previous_secret_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if webhook_id is not None:
+        stmt = stmt.where(Webhook.id == webhook_id)
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def delete_webhook(
@@ -299,7 +392,14 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
     async with ctx.db.session(write=False) as session:
         row = (
             await session.execute(
-                select(Webhook.id, Webhook.url, Webhook.secret, Webhook.deleted_at)
+                select(
+                    Webhook.id,
+                    Webhook.url,
+                    Webhook.secret,
+                    Webhook.previous_secret,
+                    Webhook.previous_secret_expires_at,
+                    Webhook.deleted_at,
+                )
                 .join(ApiClient, ApiClient.id == Webhook.client_id)
                 .where(Webhook.id == payload["webhook_id"], ApiClient.revoked_at.is_(None))
             )
@@ -307,6 +407,13 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
     if row is None or row.deleted_at is not None:
         raise PermanentDelivery("webhook 已删除或接入方已吊销")
     hook = _Target(id=row.id, url=row.url, secret=row.secret)
+    signers = signing_secrets(
+        row.secret, row.previous_secret, row.previous_secret_expires_at, clock.now()
+    )
+    if row.previous_secret is not None and len(signers) == 1:
+        async with ctx.db.session(write=True) as session:
+            await forget_expired_secrets(session, hook.id)
+            await session.commit()
     body = json.dumps(
         {
             "id": message.delivery_id,
@@ -324,7 +431,7 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "ejiaren-webhooks/1",
-        SIGNATURE_HEADER: sign(hook.secret, body),
+        SIGNATURE_HEADER: signature_header(signers, body),
         DELIVERY_HEADER: message.delivery_id,
         EVENT_HEADER: payload["event"],
     }

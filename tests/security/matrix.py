@@ -619,6 +619,7 @@ ROWS: list[Row] = [
     row("POST /api/v1/admin/api-clients/{client_id}/webhooks",          "401  403  403  403  403  403  403",  _new_webhook, owner="district_admin", extra={"other_district_admin": "404"}),
     row("GET /api/v1/admin/api-clients/{client_id}/webhooks",           "401  403  403  403  403  403  403",  _webhook, owner="district_admin", extra={"other_district_admin": "404"}),
     row("DELETE /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}", "401  403  403  403  403  403  403", _webhook, owner="district_admin", fresh=True, extra={"other_district_admin": "404"}),
+    row("POST /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}/rotate-secret", "401  403  403  403  403  403  403", _webhook, owner="district_admin", extra={"other_district_admin": "404"}),
     row("GET /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}/deliveries", "401  403  403  403  403  403  403", _webhook, owner="district_admin", extra={"other_district_admin": "404"}),
     row("GET /api/v1/admin/outbox",                                     "401  403  403  403  403  403  403",  NONE, owner="district_admin"),
     row("POST /api/v1/admin/outbox/{message_id}/retry",                 "401  403  403  403  403  403  403",  _dead_message, owner="district_admin", fresh=True),
