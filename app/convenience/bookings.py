@@ -54,6 +54,7 @@ from app.convenience.schemas import (
 from app.core import clock
 from app.core.clock import SHANGHAI
 from app.core.masking import mask_phone
+from app.core.pagination import split_page
 from app.users.models import User
 
 # Staff may check a resident in from an hour before the slot until the end of its day.
@@ -344,7 +345,8 @@ async def my_bookings(
     if after_id is not None:
         stmt = stmt.where(Booking.id < after_id)
     rows = (await session.execute(stmt.order_by(Booking.id.desc()).limit(limit + 1))).all()
-    return [booking_read(r) for r in rows[:limit]], len(rows) > limit
+    page, more = split_page(rows, limit)
+    return [booking_read(r) for r in page], more
 
 
 async def slot_bookings(
@@ -373,9 +375,9 @@ async def slot_bookings(
     if after_id is not None:
         stmt = stmt.where(Booking.id > after_id)
     rows = (await session.execute(stmt.order_by(Booking.id).limit(limit + 1))).all()
-    page = rows[:limit]
+    page, more = split_page(rows, limit)
     users = await _bookers(session, [r[0].user_id for r in page])
-    return [staff_booking_read(r, users) for r in page], len(rows) > limit, row[1].region_path
+    return [staff_booking_read(r, users) for r in page], more, row[1].region_path
 
 
 async def _bookers(session: AsyncSession, ids: Sequence[int]) -> dict[int, User]:

@@ -15,6 +15,7 @@ from app.convenience.exceptions import ServiceNotErrand, ServiceNotFound
 from app.convenience.models import Service
 from app.convenience.schemas import ServiceCreate, ServiceRead, ServiceUpdate
 from app.core import clock
+from app.core.pagination import split_page
 from app.org import department_service
 from app.org.models import Region
 
@@ -114,7 +115,7 @@ async def search(
             select(Service).where(and_(*conditions)).order_by(Service.id.desc()).limit(limit + 1)
         )
     )
-    return rows[:limit], len(rows) > limit
+    return split_page(rows, limit)
 
 
 async def region_path_of(session: AsyncSession, region_id: int) -> str:

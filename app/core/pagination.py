@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -12,11 +13,37 @@ from pydantic import BaseModel, Field
 from app.core.errors import Invalid
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Page(BaseModel, Generic[T]):
     items: list[T] = Field(description="本页条目")
     next_cursor: str | None = Field(None, description="下一页游标；为 null 表示没有更多")
+
+
+def split_page(rows: Sequence[R], limit: int) -> tuple[list[R], bool]:
+    """Rows read with ``limit + 1``: the page's rows, and whether more follow."""
+    return list(rows[:limit]), len(rows) > limit
+
+
+def _row_id(row: Any) -> int:
+    return int(row.id)
+
+
+def id_page(
+    rows: Sequence[R],
+    limit: int,
+    item: Callable[[R], T],
+    *,
+    last_id: Callable[[R], int] = _row_id,
+) -> Page[T]:
+    """A page of a list ordered by id, newest first, from rows read with
+    ``limit + 1``; the cursor names the last id shown (read with ``cursor_id``)."""
+    page, more = split_page(rows, limit)
+    return Page(
+        items=[item(r) for r in page],
+        next_cursor=encode_cursor({"id": last_id(page[-1])}) if more else None,
+    )
 
 
 def encode_cursor(values: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from app.auth.principal import ApiClientRef, Grant, Principal
 from app.core import clock
 from app.core.errors import Invalid, NotFound, Unauthorized
 from app.core.masking import mask_name
-from app.core.pagination import Page, cursor_id, encode_cursor
+from app.core.pagination import Page, cursor_id, id_page
 from app.core.ratelimit import Rate
 from app.core.settings import Settings
 from app.integrations.models import ApiClient
@@ -105,12 +105,7 @@ async def list_clients(
     if last is not None:
         stmt = stmt.where(ApiClient.id < last)
     rows = (await session.execute(stmt.order_by(ApiClient.id.desc()).limit(limit + 1))).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[client_read(c, r) for c, r in rows],
-        next_cursor=encode_cursor({"id": rows[-1][0].id}) if more else None,
-    )
+    return id_page(rows, limit, lambda row: client_read(*row), last_id=lambda row: row[0].id)
 
 
 async def get_client(

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core import clock, net
 from app.core.errors import Invalid, NotFound
-from app.core.pagination import Page, cursor_id, encode_cursor
+from app.core.pagination import Page, cursor_id, id_page
 from app.core.rawsql import Raw, json_value
 from app.integrations import service as clients
 from app.integrations.models import ApiClient, Webhook, WebhookDelivery
@@ -272,23 +272,19 @@ async def list_deliveries(
     if last is not None:
         stmt = stmt.where(WebhookDelivery.id < last)
     rows = list(await session.scalars(stmt.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[
-            DeliveryRead(
-                id=d.id,
-                delivery_id=d.delivery_id,
-                event=d.event,
-                attempt=d.attempt,
-                status_code=d.status_code,
-                error=d.error,
-                duration_ms=d.duration_ms,
-                at=d.created_at,
-            )
-            for d in rows
-        ],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
+    return id_page(
+        rows,
+        limit,
+        lambda d: DeliveryRead(
+            id=d.id,
+            delivery_id=d.delivery_id,
+            event=d.event,
+            attempt=d.attempt,
+            status_code=d.status_code,
+            error=d.error,
+            duration_ms=d.duration_ms,
+            at=d.created_at,
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, Principal
 from app.core.errors import Conflict, Invalid, NotFound
+from app.core.pagination import split_page
 from app.org.models import Department, Region
 
 # A department serves an area; a single grid is too small to own one.
@@ -72,7 +73,7 @@ async def list_departments(
     if after_id is not None:
         stmt = stmt.where(Department.id < after_id)
     rows = list((await session.scalars(stmt.order_by(Department.id.desc()).limit(limit + 1))).all())
-    return rows[:limit], len(rows) > limit
+    return split_page(rows, limit)
 
 
 async def create_department(

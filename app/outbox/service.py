@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.db import Database
+from app.core.pagination import split_page
 from app.core.settings import Settings
 from app.outbox.errors import (
     OutboxMessageNotFound,
@@ -243,7 +244,7 @@ async def list_messages(
     if after_id is not None:
         stmt = stmt.where(OutboxMessage.id < after_id)
     rows = list(await session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit + 1)))
-    return rows[:limit], len(rows) > limit
+    return split_page(rows, limit)
 
 
 async def retry(session: AsyncSession, message_id: int) -> OutboxMessage:

@@ -10,7 +10,7 @@ from app.auth.dependencies import CurrentAdmin, OptionalUserOrPoliciesKey
 from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
-from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, cursor_id, id_page
 from app.policies import search, service
 from app.policies.schemas import (
     MAX_ID,
@@ -186,12 +186,7 @@ async def list_admin_policies(
         before_id=cursor_id(cursor),
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[service.admin_list_item(p) for p in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more else None,
-    )
+    return id_page(rows, limit, service.admin_list_item)
 
 
 @router.post(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import Invalid
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor, split_page
 from app.org.models import Region
 from app.policies import highlight, repository, text
 from app.policies.exceptions import RegionNotFound
@@ -141,9 +141,9 @@ async def search(
     offset = value["o"] if value else 0
     if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
         raise Invalid(*BAD_CURSOR)
-    ranked = await _rank(session, query, filters=filters, offset=offset, limit=limit + 1)
-    more = len(ranked) > limit
-    ranked = ranked[:limit]
+    ranked, more = split_page(
+        await _rank(session, query, filters=filters, offset=offset, limit=limit + 1), limit
+    )
     found = await repository.policies_by_id(session, [pid for pid, _ in ranked])
     items = [_hit(found[pid], query.marks, score) for pid, score in ranked if pid in found]
     return Page(items=items, next_cursor=encode_cursor({"o": offset + limit}) if more else None)
@@ -171,9 +171,9 @@ async def _browse(
             raise Invalid(*BAD_CURSOR) from exc
         if after[0].tzinfo is None or type(after[1]) is not int or not 0 < after[1] <= MAX_ID:
             raise Invalid(*BAD_CURSOR)
-    rows = await repository.browse(session, filters=filters, after=after, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(
+        await repository.browse(session, filters=filters, after=after, limit=limit + 1), limit
+    )
     next_cursor = None
     if more and rows[-1].published_at is not None:
         next_cursor = encode_cursor({"at": rows[-1].published_at.isoformat(), "id": rows[-1].id})

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.auth.dependencies import CurrentAdmin, CurrentUser, SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, errors
-from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.pagination import Cursor, Limit, Page, cursor_id, id_page
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.privacy import service
 from app.privacy.schemas import AuditEntryRead, PersonalDataExport, ReporterContact
@@ -124,9 +124,4 @@ async def audit_log(
         before_id=cursor_id(cursor),
         limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[AuditEntryRead.model_validate(r) for r in rows],
-        next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
-    )
+    return id_page(rows, limit, AuditEntryRead.model_validate)

@@ -12,7 +12,7 @@ from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import NotFound
-from app.core.pagination import Page, cursor_id, encode_cursor
+from app.core.pagination import Page, cursor_id, encode_cursor, split_page
 from app.reports import access, detail, listing
 from app.reports.models import Report
 from app.reports.schemas import (
@@ -77,8 +77,6 @@ async def page(
 ) -> Page[ReportListItem]:
     """One page of ``stmt`` (``select(Report)`` with the list's conditions), newest first."""
     query = listing.page_query(stmt, last_id=cursor_id(cursor), limit=limit + 1)
-    rows = list(await session.execute(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = split_page(list(await session.execute(query)), limit)
     items = listing.items(rows, view)
     return Page(items=items, next_cursor=encode_cursor({"id": rows[-1].id}) if more else None)
