@@ -23,6 +23,7 @@ class Media(Base):
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
-    storage_key: Mapped[str] = mapped_column(String(128), nullable=False)
-    thumb_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    # Indexed for the orphan sweep (app/media/cleanup.py, migration 0015).
+    storage_key: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    thumb_key: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
