@@ -30,6 +30,8 @@ class ApiClient(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The key stops working at this time (migration 0016); None: it does not expire.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Webhook(Base):

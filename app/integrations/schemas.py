@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Scope = Literal["reports:read", "reports:write", "stats:read", "policies:read", "services:read"]
 EventName = Literal["report.created", "report.dispatched", "report.status_changed", "report.rated"]
@@ -32,6 +32,11 @@ class ApiClientCreate(BaseModel):
         "policies:read 政策、services:read 便民服务",
     )
     region_id: int = Field(description="该 Key 限定的区划（含下级），须在创建者的管辖范围内")
+    expires_at: AwareDatetime | None = Field(
+        None,
+        description="过期时间（须带时区，如 2027-06-30T00:00:00+08:00），到期后调用返回 401 "
+        "api_key.expired；为空表示不过期。须晚于现在",
+    )
 
     @field_validator("name", mode="before")
     @classmethod
@@ -59,6 +64,7 @@ class ApiClientRead(BaseModel):
     created_at: datetime = Field(description="创建时间")
     last_used_at: datetime | None = Field(None, description="最近使用时间（约每分钟更新一次）")
     revoked_at: datetime | None = Field(None, description="吊销时间；null 表示仍有效")
+    expires_at: datetime | None = Field(None, description="过期时间；null 表示不过期")
 
 
 class ApiClientCreated(ApiClientRead):

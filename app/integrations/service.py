@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from fastapi import Request
 from sqlalchemy import select, update
@@ -64,6 +64,7 @@ def client_read(client: ApiClient, region: Region) -> ApiClientRead:
         created_at=client.created_at,
         last_used_at=client.last_used_at,
         revoked_at=client.revoked_at,
+        expires_at=client.expires_at,
     )
 
 
@@ -74,6 +75,12 @@ async def create_client(
     region = await session.get(Region, body.region_id)
     if region is None or not principal.covers(region.path, roles=MANAGER_ROLES):
         raise NotFound("region.not_found", "区划不存在", details={"region_id": body.region_id})
+    if body.expires_at is not None and body.expires_at <= clock.now():
+        raise Invalid(
+            "api_key.expiry_in_past",
+            "过期时间须晚于现在",
+            details={"expires_at": body.expires_at.isoformat()},
+        )
     user = User(kind=CLIENT_USER_KIND, nickname=body.name, name=body.name)
     session.add(user)
     await session.flush()
@@ -87,6 +94,7 @@ async def create_client(
         user_id=user.id,
         created_by=principal.id,
         created_at=clock.now(),
+        expires_at=body.expires_at.astimezone(UTC) if body.expires_at else None,
     )
     session.add(client)
     await session.flush()
@@ -148,6 +156,8 @@ async def authenticate(
     if row is None or row[0].revoked_at is not None:
         raise Unauthorized("api_key.invalid", "API Key 无效或已吊销")
     client, region, user = row
+    if client.expires_at is not None and client.expires_at <= clock.now():
+        raise Unauthorized("api_key.expired", "API Key 已过期，请联系管理员重新签发")
     await request.app.state.limiter.hit(
         f"apikey:{client.id}",
         Rate.parse(settings.rate_limit_api_key),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import clock
 from app.core.settings import Settings
 from app.integrations.models import ApiClient
 from app.integrations.service import hash_key
@@ -117,6 +120,9 @@ async def test_key_management_is_for_district_admins_within_their_scope(
         {"name": "x", "scopes": [], "region_id": 1},
         {"name": "", "scopes": ["reports:read"], "region_id": 1},
         {"name": "x", "scopes": ["reports:read"]},
+        # An expiry without a time zone is ambiguous: refused, not guessed.
+        {"name": "x", "scopes": ["reports:read"], "region_id": 1, "expires_at": "2030-01-01T00:00"},
+        {"name": "x", "scopes": ["reports:read"], "region_id": 1, "expires_at": "soon"},
     ],
 )
 async def test_bad_key_requests_are_422(
@@ -126,6 +132,42 @@ async def test_bad_key_requests_are_422(
     r = await client.post(f"{API}/admin/api-clients", json=body, headers=world.h(admin))
     assert r.status_code == 422
     assert error_code(r) == "validation_error"
+
+
+async def test_a_key_stops_working_when_it_expires(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    admin = await make_staff(session, "district_admin", world.tree.district)
+    h = world.h(admin)
+    clock.set_now(datetime(2026, 11, 22, 4, 0, tzinfo=UTC))
+    body = {"name": "项目期", "scopes": ["stats:read"], "region_id": world.tree.community.id}
+    r = await client.post(
+        f"{API}/admin/api-clients",
+        json={**body, "expires_at": "2026-11-22T11:00:00+08:00"},
+        headers=h,
+    )
+    assert r.status_code == 422 and error_code(r) == "api_key.expiry_in_past"
+    r = await client.post(
+        f"{API}/admin/api-clients",
+        json={**body, "expires_at": "2026-12-31T00:00:00+08:00"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["expires_at"] == "2026-12-30T16:00:00Z"
+    r = await client.get(f"{API}/stats/summary", headers=key_header(created["key"]))
+    assert r.status_code == 200, r.text
+    clock.set_now(datetime(2026, 12, 30, 16, 0, tzinfo=UTC))
+    r = await client.get(f"{API}/stats/summary", headers=key_header(created["key"]))
+    assert r.status_code == 401 and error_code(r) == "api_key.expired"
+    h = world.h(admin)  # a fresh login: the first token has expired by now too
+    r = await client.get(f"{API}/admin/api-clients/{created['id']}", headers=h)
+    assert r.json()["expires_at"] == "2026-12-30T16:00:00Z" and r.json()["revoked_at"] is None
+    # A key made without an expiry keeps working.
+    r = await client.post(f"{API}/admin/api-clients", json=body, headers=h)
+    assert r.status_code == 201 and r.json()["expires_at"] is None
+    r = await client.get(f"{API}/stats/summary", headers=key_header(r.json()["key"]))
+    assert r.status_code == 200, r.text
 
 
 # ------------------------------------------------------------------ using a key
