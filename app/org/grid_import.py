@@ -147,9 +147,7 @@ async def import_grids(
     await session.flush()
     if new_grids:
         await _insert_grids(session, new_grids)
-    # Processes rebuild their grid index, which also holds each grid's name,
-    # path and parent (``org.service.locate``), when any grid changed.
-    if boundaries_changed or updated:
+    if boundaries_changed:
         advance_stamp(stamp)
     await session.flush()
     return ImportResult(

@@ -11,8 +11,8 @@ usable from the benchmark and from plain unit tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,12 +61,8 @@ class GridIndex:
         ids: Sequence[int],
         geometries: Sequence[BaseGeometry] | np.ndarray,
         stamp: Stamp | None = None,
-        facts: Mapping[int, tuple[Any, ...]] | None = None,
     ) -> None:
         self.stamp = stamp
-        # What a caller needs of each grid besides its polygon (name, path …),
-        # read with the polygons at the same stamp: see ``org.service.locate``.
-        self.facts: Mapping[int, tuple[Any, ...]] = facts or {}
         self._ids = np.asarray(ids, dtype=np.int64)
         self._geometries = np.asarray(geometries, dtype=object)
         # Prepared geometries make the covers test after the bounding-box
@@ -98,14 +94,12 @@ class Geometries:
 
     ids: list[int]
     geometries: np.ndarray
-    facts: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
     @classmethod
     def concat(cls, parts: Sequence[Geometries]) -> Geometries:
         ids = [i for p in parts for i in p.ids]
         arrays = [np.asarray(p.geometries, dtype=object) for p in parts]
-        facts = {k: v for p in parts for k, v in p.facts.items()}
-        return cls(ids, np.concatenate(arrays) if arrays else np.empty(0, dtype=object), facts)
+        return cls(ids, np.concatenate(arrays) if arrays else np.empty(0, dtype=object))
 
 
 def build_geometries(rows: Sequence[GridRow]) -> Geometries:
@@ -216,9 +210,7 @@ class LocatorCache:
                 return index
             loaded = await load()
             if isinstance(loaded, Geometries):
-                index = await asyncio.to_thread(
-                    GridIndex, loaded.ids, loaded.geometries, stamp, loaded.facts
-                )
+                index = await asyncio.to_thread(GridIndex, loaded.ids, loaded.geometries, stamp)
             else:
                 index = await asyncio.to_thread(GridIndex.from_geojson, list(loaded), stamp)
             self._index = index

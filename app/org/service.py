@@ -30,7 +30,6 @@ from app.users.models import Membership, User
 GRID_STAMP_KEY = "grid_boundaries"
 # What ``locate`` reads of the grid it finds (the boundary stays in the database).
 GRID_FIELDS = ("id", "parent_id", "level", "name", "code", "path", "households")
-_FACT_COLUMNS = [getattr(Region, name) for name in GRID_FIELDS[1:]]
 
 # Order of the 网格员公示 list: the leader first, then full-time, then part-time workers.
 _WORKER_ORDER = {"grid_leader": 0, "grid_worker": 1, "grid_worker_part": 2}
@@ -40,8 +39,7 @@ _WORKER_ORDER = {"grid_leader": 0, "grid_worker": 1, "grid_worker_part": 2}
 
 
 async def read_grid_stamp(session: AsyncSession) -> Stamp:
-    """The version of the grids (boundaries, names, paths, parents) every process
-    compares its grid index against.
+    """The boundary version every process compares its grid index against.
 
     The random token next to the counter keeps a stamp from matching an index
     built from other data when a counter value comes round again (a restored
@@ -113,19 +111,15 @@ async def load_grid_geometries(session: AsyncSession) -> Geometries:
     a city's boundaries as parsed GeoJSON would cost several times the memory of
     the index built from them."""
     result = await session.stream(
-        select(Region.id, Region.boundary, *_FACT_COLUMNS)
+        select(Region.id, Region.boundary)
         .where(Region.level == "grid")
         .order_by(Region.id)
         .execution_options(yield_per=GEOMETRY_CHUNK)
     )
     parts = []
     async for chunk in result.partitions(GEOMETRY_CHUNK):
-        rows = [(row[0], row[1]) for row in chunk if isinstance(row[1], dict)]
-        part = await asyncio.to_thread(build_geometries, rows)
-        # The other fields of GRID_FIELDS, kept with the index: every grid row
-        # changes only by an import, which moves the stamp the index is built at.
-        part.facts = {row[0]: tuple(row[2:]) for row in chunk if isinstance(row[1], dict)}
-        parts.append(part)
+        rows = [(grid_id, boundary) for grid_id, boundary in chunk if isinstance(boundary, dict)]
+        parts.append(await asyncio.to_thread(build_geometries, rows))
     return Geometries.concat(parts)
 
 
@@ -148,10 +142,7 @@ async def locate(
     if grid_id is None:
         return None
     # A read-only copy (not in the session) without its boundary: the hot path
-    # of every submission. From the index when it holds the grid's fields.
-    facts = index.facts.get(grid_id)
-    if facts is not None:
-        return Region(id=grid_id, **dict(zip(GRID_FIELDS[1:], facts, strict=True)))
+    # of every submission.
     return await (await Raw.of(session)).one(Region, "id = $1", grid_id, only=GRID_FIELDS)
 
 

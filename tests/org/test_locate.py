@@ -13,7 +13,6 @@ from app.core.settings import Settings
 from app.org import service
 from app.org.geo import wgs84_to_gcj02
 from app.org.locator import LocatorCache
-from app.org.models import Region
 from tests.factories import Tree, auth, make_region, make_staff, make_tree, square
 from tests.org.helpers import (
     IMPORT_URL,
@@ -263,32 +262,3 @@ async def test_locate_needs_no_login_and_ignores_a_token(
     )
 
     assert r.status_code == 200
-
-
-async def test_a_renamed_and_moved_grid_is_located_with_its_new_fields(
-    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
-) -> None:
-    """The grid's fields come with the index (built at the boundary stamp), not
-    from a query per lookup: an import changes them together with the stamp."""
-    headers = auth(settings, await superadmin(session))
-    lng, lat = centre(3, 3)
-    first = collection(feature("第九网格", cell(3, 3), code="G-009", households=120))
-    assert (await client.post(IMPORT_URL, json=first, headers=headers)).status_code == 200
-    r = await _locate(client, lng, lat)
-    assert r.status_code == 200 and r.json()["grid"]["name"] == "第九网格"
-    community = r.json()["community"]["name"]
-
-    moved = collection(
-        feature("阳光网格", cell(3, 3), code="G-009", households=130, community="新建社区")
-    )
-    assert (await client.post(IMPORT_URL, json=moved, headers=headers)).status_code == 200
-    r = await _locate(client, lng, lat)
-    assert r.status_code == 200, r.text
-    assert r.json()["grid"]["name"] == "阳光网格"
-    assert r.json()["community"]["name"] == "新建社区" != community
-    grid = await service.locate(session, lng, lat)
-    stored = await session.get(Region, r.json()["grid"]["id"])
-    assert grid is not None and stored is not None
-    assert [getattr(grid, f) for f in service.GRID_FIELDS] == [
-        getattr(stored, f) for f in service.GRID_FIELDS
-    ]
