@@ -246,6 +246,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated and not isinstance(exc, IntegrityError):
+            # The connection died under the statement (the database restarted
+            # or failed over); the pool has let go of it: the client may retry.
+            log.error("database connection lost: %s", exc.orig)
+            return envelope(
+                503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
+            )
         if isinstance(exc, IntegrityError | OperationalError) or not _too_large(str(exc)):
             raise exc
         log.warning("integer out of range in %s %s", request.method, request.url.path)

@@ -17,13 +17,14 @@ them with ``utc`` and ``json_value``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy import JSON, Boolean, Date, inspect
 from sqlalchemy.exc import DBAPIError
@@ -104,10 +105,7 @@ class Raw:
                 try:
                     await raw._adapted._start_transaction()
                 except Exception as error:
-                    translated = raw._translated(error, "BEGIN", [])
-                    if translated is error:
-                        raise
-                    raise translated from error
+                    await raw._reraise(error, "BEGIN", [])
         session.info[_INFO_KEY] = raw
         return raw
 
@@ -121,20 +119,29 @@ class Raw:
         try:
             return await getattr(self._driver, method)(sql, *params)
         except Exception as error:  # not CancelledError: that passes untouched
-            translated = self._translated(error, sql, params)
-            if translated is error:
-                raise
-            raise translated from error
+            await self._reraise(error, sql, params)
 
-    def _translated(self, error: Exception, sql: str, params: list[Any]) -> BaseException:
+    async def _reraise(self, error: Exception, sql: str, params: list[Any]) -> NoReturn:
         dbapi_error = self._conn.dialect.loaded_dbapi.Error
         try:
             self._adapted._handle_exception(error)  # raises the DB-API form of it
         except dbapi_error as translated:
-            return DBAPIError.instance(sql, params, translated, dbapi_error)
-        except Exception as other:  # not a database error (e.g. a socket's)
-            return other
-        return error
+            lost = self._conn.dialect.is_disconnect(translated, self._adapted, None)
+            if lost:
+                await self._forget_connections()
+            raise DBAPIError.instance(
+                sql, params, translated, dbapi_error, connection_invalidated=lost
+            ) from error
+        raise error  # not a database error (``_handle_exception`` re-raised it as is)
+
+    async def _forget_connections(self) -> None:
+        """The database went away under this connection (a restart, a failover):
+        drop it, and every other pooled connection of that time, as SQLAlchemy
+        does on a disconnect it sees itself. Otherwise the dead connections go
+        back to the pool as healthy, and each later request fails on one."""
+        with contextlib.suppress(Exception):
+            await self._conn.invalidate()
+        await self._conn.engine.dispose(close=False)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         if self._driver is not None:

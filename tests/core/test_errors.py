@@ -93,3 +93,19 @@ async def test_an_id_too_large_for_the_database_is_422(
     )
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "validation_error"
+
+
+async def test_a_lost_database_connection_is_503_not_500(app: FastAPI) -> None:
+    from sqlalchemy.exc import InterfaceError
+
+    @app.get("/_probe/lost")
+    async def lost() -> None:
+        raise InterfaceError(
+            "SELECT 1", [], Exception("connection is closed"), connection_invalidated=True
+        )
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/_probe/lost")
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "service.unavailable"

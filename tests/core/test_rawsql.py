@@ -6,12 +6,14 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.db import Database
 from app.core.models import AppState, IdempotencyRecord
-from app.core.rawsql import Json, Raw, json_value, utc
+from app.core.rawsql import Json, Raw, json_value, standalone, utc
+from app.core.settings import Settings
 
 
 async def _exists(engine: AsyncEngine, key: str) -> bool:
@@ -97,3 +99,26 @@ async def test_driver_errors_are_sqlalchemy_errors(session: AsyncSession) -> Non
     await raw.insert(AppState(key=key, value_int=1))
     with pytest.raises(IntegrityError):
         await raw.insert(AppState(key=key, value_int=2))
+
+
+async def test_a_connection_lost_under_a_statement_is_dropped_from_the_pool(
+    settings: Settings, session: AsyncSession
+) -> None:
+    """The database restarted: the dead pooled connection fails one statement
+    (a disconnect the error envelope answers 503) and is dropped, so the next
+    statement connects afresh instead of failing on it forever."""
+    if settings.is_sqlite:
+        pytest.skip("a lost server connection is a PostgreSQL matter")
+    db = Database(settings)
+    try:
+        async with standalone(db) as raw:
+            pid = await raw.fetchval("SELECT pg_backend_pid()")
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            async with standalone(db) as raw:
+                await raw.fetchval("SELECT 1")
+        assert lost.value.connection_invalidated
+        async with standalone(db) as raw:
+            assert await raw.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await db.dispose()
