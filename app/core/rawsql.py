@@ -195,6 +195,8 @@ class Raw:
         added to the session: it is a record of what was written."""
         plan = self._insert_plan(type(obj))
         state = obj.__dict__
+        if plan.pk_key is not None and state.get(plan.pk_key) is not None:
+            raise ValueError("Raw.insert assigns the primary key: the object has one already")
         values = []
         for key, column in zip(plan.keys, plan.columns, strict=True):
             value = state.get(key)
@@ -224,6 +226,13 @@ class Raw:
             if column is auto_pk:
                 pk_key = attr.key
                 continue
+            # Defaults this writer cannot apply as the ORM would: refused when
+            # the plan is made, not silently written as NULL or as a SQL text.
+            default = column.default
+            if default is not None and not (default.is_scalar or default.is_callable):
+                raise TypeError(f"{table.name}.{column.name}: a SQL default, not for Raw.insert")
+            if default is None and column.server_default is not None:
+                raise TypeError(f"{table.name}.{column.name}: a server default, not for Raw.insert")
             keys.append(attr.key)
             columns.append(column)
         names = ", ".join(c.name for c in columns)

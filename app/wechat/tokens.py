@@ -93,6 +93,9 @@ class DatabaseTokenCache:
         self.owner = secrets.token_hex(8)
         # (token, expiry, when read): what this process last read or wrote.
         self._memo: tuple[str | None, int, float] | None = None
+        # Moved by put and invalidate: a read that began before either does
+        # not bring back what they replaced.
+        self._generation = 0
 
     async def get(self, *, margin: timedelta = TOKEN_REFRESH_MARGIN) -> str | None:
         # Every text a resident writes is checked with this token: remembered for
@@ -106,17 +109,22 @@ class DatabaseTokenCache:
             usable = _usable(memo[0], memo[1], margin)
             if usable:
                 return usable
+        generation = self._generation
         async with self.db.session(write=False) as session:
             row = await session.get(AppState, TOKEN_KEY)
-            self._memo = (row.value_text, row.value_int, time.monotonic()) if row else None
+            read = (row.value_text, row.value_int, time.monotonic()) if row else None
             await session.rollback()
-        return _usable(self._memo[0], self._memo[1], margin) if self._memo else None
+        if self._generation == generation:
+            self._memo = read
+        return _usable(read[0], read[1], margin) if read else None
 
     async def put(self, token: str, expires_at: datetime) -> None:
         await self._upsert(TOKEN_KEY, token, int(expires_at.timestamp()), clock.now())
+        self._generation += 1
         self._memo = (token, int(expires_at.timestamp()), time.monotonic())
 
     async def invalidate(self, token: str) -> None:
+        self._generation += 1
         self._memo = None
         async with self.db.session(write=True) as session:
             await session.execute(

@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import Integer, String, delete, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.core.db import Database
 from app.core.models import AppState, IdempotencyRecord
@@ -122,3 +123,32 @@ async def test_a_connection_lost_under_a_statement_is_dropped_from_the_pool(
             assert await raw.fetchval("SELECT pg_backend_pid()") != pid
     finally:
         await db.dispose()
+
+
+async def test_insert_refuses_what_it_cannot_write_as_the_orm_would(session: AsyncSession) -> None:
+    raw = await Raw.of(session)
+    record = IdempotencyRecord(
+        id=7,
+        owner="user:1",
+        key="k",
+        fingerprint="f",
+        lease_token="t",
+        expires_at=datetime.now(UTC),
+    )
+    with pytest.raises(ValueError, match="primary key"):
+        await raw.insert(record)
+    with pytest.raises(TypeError, match="server default"):
+        await raw.insert(_ServerDefault(note="x"))
+
+
+class _ProbeBase(DeclarativeBase):
+    """Its own metadata: the app's must match the migrations."""
+
+
+class _ServerDefault(_ProbeBase):
+    """A table only for the check above (never created)."""
+
+    __tablename__ = "raw_server_default_probe"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    note: Mapped[str] = mapped_column(String(8))
+    stamped: Mapped[str] = mapped_column(String(8), server_default="now")
