@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,17 +108,31 @@ async def list_items(
 def _item(
     report: Report, category: Category, grid: Region | None, view: View, now: datetime
 ) -> ReportListItem:
+    return list_item(
+        report,
+        CategoryRef(code=category.code, name=category.name),
+        RegionRef(id=grid.id, name=grid.name) if grid else None,
+        view,
+        now,
+    )
+
+
+def list_item(
+    report: Any, category: CategoryRef, grid: RegionRef | None, view: View, now: datetime
+) -> ReportListItem:
+    """A case as a list shows it. ``report``: a ``Report``, or a row with the
+    same attributes (``listing`` reads only the columns a list needs)."""
     text = report.description
     if view == "public" and report.moderation != "pass":
         text = HIDDEN_TEXT
     return ReportListItem(
         id=report.id,
         number=report_number(report),
-        kind=report.kind,  # type: ignore[arg-type]
-        category=CategoryRef(code=category.code, name=category.name),
+        kind=report.kind,
+        category=category,
         description=text,
-        status=report.status,  # type: ignore[arg-type]
-        grid=RegionRef(id=grid.id, name=grid.name) if grid else None,
+        status=report.status,
+        grid=grid,
         address=report.address if view != "public" else None,
         created_at=report.created_at,
         response_due_at=report.response_due_at,

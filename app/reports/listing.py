@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app.core import clock
 from app.org.models import Region
-from app.reports import service
+from app.reports import detail
 from app.reports.access import View
 from app.reports.models import Category, Report
 from app.reports.schemas import CategoryRef, RegionRef, ReportListItem
@@ -69,21 +69,10 @@ def items(page: list[Row[Any]], view: View) -> list[ReportListItem]:
 
 
 def _item(row: Row[Any], view: View, now: datetime) -> ReportListItem:
-    # As ``detail._item``: the row has the attributes it reads from a Report.
-    text = row.description
-    if view == "public" and row.moderation != "pass":
-        text = service.HIDDEN_TEXT
-    return ReportListItem(
-        id=row.id,
-        number=service.report_number(row),  # type: ignore[arg-type]
-        kind=row.kind,
-        category=CategoryRef(code=row.category_code, name=row.category_name),
-        description=text,
-        status=row.status,
-        grid=RegionRef(id=row.grid_id, name=row.grid_name) if row.grid_name is not None else None,
-        address=row.address if view != "public" else None,
-        created_at=row.created_at,
-        response_due_at=row.response_due_at,
-        resolve_due_at=row.resolve_due_at,
-        overdue=service.is_overdue(row, now),  # type: ignore[arg-type]
+    return detail.list_item(
+        row,
+        CategoryRef(code=row.category_code, name=row.category_name),
+        RegionRef(id=row.grid_id, name=row.grid_name) if row.grid_name is not None else None,
+        view,
+        now,
     )
