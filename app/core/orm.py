@@ -40,19 +40,29 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = to_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # raw text from a SQLite expression
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return from_stored(value)
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC, as a UTC column stores it (naive ones refused)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def from_stored(value: Any) -> datetime | None:
+    """A UTC column's value as read: aware, in UTC (SQLite gives naive text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # raw text from a SQLite expression
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
 class Base(DeclarativeBase):

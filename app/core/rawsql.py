@@ -23,7 +23,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy import JSON, Boolean, Date, inspect
@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.orm import UTCDateTime
+from app.core.orm import UTCDateTime, from_stored, to_utc
 
 if TYPE_CHECKING:
     from app.core.db import Database
@@ -50,13 +50,7 @@ class Json:
 
 def utc(value: Any) -> datetime | None:
     """A datetime column read through ``Raw``: aware, in UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
+    return from_stored(value)
 
 
 def json_value(value: Any) -> Any:
@@ -344,16 +338,14 @@ def _bind(column: Any, value: Any) -> Any:
         return None
     if isinstance(column.type, JSON):
         return Json(value)
-    if isinstance(column.type, UTCDateTime) and value.tzinfo is None:
-        raise ValueError(f"naive datetime given to {column.name}")
+    if isinstance(column.type, UTCDateTime):
+        return to_utc(value)
     return value
 
 
 def _sqlite_datetime(value: datetime) -> str:
     """As SQLAlchemy stores a ``DateTime`` on SQLite: naive UTC text."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return to_utc(value).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _to_sqlite(sql: str) -> str:
