@@ -187,11 +187,15 @@ _NEW_REPORTS = "metrics_new_reports"
 
 @event.listens_for(Session, "after_commit")
 def _count_committed(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the outer one decides
+        return
     for metrics, kind, rule in session.info.pop(_NEW_REPORTS, ()):
         metrics.reports_created.labels(kind).inc()
         metrics.reports_dispatched.labels(rule or "unknown").inc()
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, _previous: Any) -> None:
+def _forget_rolled_back(session: Session, previous: Any) -> None:
+    if previous.nested:  # a SAVEPOINT rolled back: the outer transaction goes on
+        return
     session.info.pop(_NEW_REPORTS, None)

@@ -122,6 +122,30 @@ async def test_a_rolled_back_case_is_not_counted(session: AsyncSession) -> None:
     assert counter._value.get() == before + 1
 
 
+async def test_a_case_is_counted_by_the_outer_transaction_not_a_savepoint(
+    session: AsyncSession,
+) -> None:
+    from app.ops.metrics import count_new_report
+
+    counter = METRICS.reports_dispatched.labels("test_savepoint_rule")
+    before = counter._value.get()
+    await session.execute(text("SELECT 1"))
+    count_new_report(session, METRICS, "issue", "test_savepoint_rule")
+    async with session.begin_nested():  # released: the case is not committed yet
+        await session.execute(text("SELECT 2"))
+    assert counter._value.get() == before
+    nested = await session.begin_nested()  # rolled back: the case is still pending
+    await nested.rollback()
+    assert counter._value.get() == before
+    await session.rollback()
+    assert counter._value.get() == before
+    count_new_report(session, METRICS, "issue", "test_savepoint_rule")
+    async with session.begin_nested():
+        await session.execute(text("SELECT 3"))
+    await session.commit()
+    assert counter._value.get() == before + 1
+
+
 async def test_background_jobs_are_counted_and_one_failure_does_not_stop_the_rest(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
