@@ -373,8 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="warm-up requests per target")
     parser.add_argument("--rounds", type=int, default=2, help="turns of baseline then ours")
     parser.add_argument("--residents", type=int, default=300, help="resident accounts")
-    parser.add_argument("--pool-size", type=int, default=20, help="EJIAREN_DB_POOL_SIZE")
-    parser.add_argument("--max-overflow", type=int, default=10, help="EJIAREN_DB_MAX_OVERFLOW")
+    # The baseline's asyncpg pool keeps up to pool-size + max-overflow connections
+    # open; ours gets the same number, all kept (an overflow connection is closed
+    # when it comes back and opened again for the next request in excess).
+    parser.add_argument("--pool-size", type=int, default=30, help="EJIAREN_DB_POOL_SIZE")
+    parser.add_argument("--max-overflow", type=int, default=0, help="EJIAREN_DB_MAX_OVERFLOW")
     parser.add_argument(
         "--no-content-check",
         action="store_true",
