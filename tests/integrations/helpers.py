@@ -1,11 +1,16 @@
-"""Factories for third-party tests: API clients with a known key."""
+"""Helpers for third-party tests: API clients with a known key, a local
+webhook receiver, fake resolvers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import socket
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -94,3 +99,56 @@ class Resolver:
     async def __call__(self, host: str, port: int) -> list[str]:
         self.lookups.append(host)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Ejiaren-Signature`` value one secret makes for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verifies(header: str, body: bytes, secret: str) -> bool:
+    """A receiver's check as the docs describe it: split the header on commas,
+    any ``sha256=`` value made with the secret it holds is a match."""
+    expected = sign(secret, body)
+    return any(hmac.compare_digest(v.strip(), expected) for v in header.split(","))
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request a ``Receiver`` got."""
+
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def signature(self) -> str:
+        return self.headers.get("x-ejiaren-signature", "")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """A tiny ASGI webhook receiver (serve it with ``serve``): answers
+    ``statuses`` in turn, then 200, and keeps every request it got."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.got: list[Received] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.got.append(Received(headers, body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})

@@ -5,8 +5,6 @@ and the old one is forgotten."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +21,8 @@ from app.outbox import DeliveryContext, deliver_due
 from app.worker import run_once
 from tests.auth.helpers import error_code
 from tests.factories import make_staff, make_tree
-from tests.integrations.helpers import make_api_client, serve
+from tests.integrations.helpers import Receiver, make_api_client, serve, verifies
+from tests.integrations.helpers import sign as _sign
 from tests.reports.helpers import IN_GRID, World, make_world, submit, wgs
 
 API = "/api/v1"
@@ -32,40 +31,6 @@ API = "/api/v1"
 @pytest.fixture
 async def world(session: AsyncSession, settings: Settings) -> World:
     return await make_world(session, settings)
-
-
-def verifies(header: str, body: bytes, secret: str) -> bool:
-    """A receiver's check as the docs describe it: split the header on commas,
-    any ``sha256=`` value made with the secret it holds is a match."""
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(v.strip(), expected) for v in header.split(","))
-
-
-class Receiver:
-    """A tiny ASGI receiver that keeps each request's signature header and raw
-    body, and answers ``statuses`` in turn (then 200)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [])
-        self.got: list[tuple[str, bytes]] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.got.append((headers.get("x-ejiaren-signature", ""), body))
-        status = self.statuses.pop(0) if self.statuses else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
-def _sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def _ts(value: str) -> datetime:
@@ -127,14 +92,14 @@ async def test_both_secrets_sign_during_the_overlap_then_only_the_new_one(
 
     before, during, after = receiver.got
     # Before the rotation: the old secret only, in the header's original form.
-    assert before[0] == _sign(old, before[1])
+    assert before.signature == _sign(old, before.body)
     # During the overlap: a receiver holding either secret finds its signature,
     # the new secret's first.
-    header, body = during
+    header, body = during.signature, during.body
     assert verifies(header, body, old) and verifies(header, body, new)
     assert header == f"{_sign(new, body)},{_sign(old, body)}"
     # After it: the new secret only, in the original form again.
-    header, body = after
+    header, body = after.signature, after.body
     assert header == _sign(new, body)
     assert verifies(header, body, new) and not verifies(header, body, old)
 
@@ -173,7 +138,8 @@ async def test_a_retry_after_the_rotation_is_signed_with_both(
         new = r.json()["secret"]
         clock.set_now(clock.now() + timedelta(hours=2))
         assert await deliver_due(app.state.db, ctx) == 1
-    (first, _), (header, body) = receiver.got
+    first = receiver.got[0].signature
+    header, body = receiver.got[1].signature, receiver.got[1].body
     assert verifies(first, body, hook["secret"]) and not verifies(first, body, new)
     assert verifies(header, body, hook["secret"]) and verifies(header, body, new)
 
@@ -200,7 +166,7 @@ async def test_no_overlap_and_a_second_rotation_replace_the_old_secret_at_once(
         third = r.json()["secret"]
         await _deliver_one(app, client, world, http)
 
-    (header, body), (header2, body2) = receiver.got
+    (header, body), (header2, body2) = ((g.signature, g.body) for g in receiver.got)
     assert header == _sign(first["secret"], body)
     assert not verifies(header, body, hook["secret"])
     # Two rotations within the overlap: only the last two secrets sign.

@@ -3,9 +3,6 @@ real local HTTP receiver that checks the signature, retried, and logged."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +21,7 @@ from app.outbox.models import OutboxMessage
 from app.reports.models import ReportEvent
 from tests.auth.helpers import error_code
 from tests.factories import make_staff
-from tests.integrations.helpers import PUBLIC, Resolver, make_api_client, serve
+from tests.integrations.helpers import PUBLIC, Receiver, Resolver, make_api_client, serve, sign
 from tests.reports.helpers import IN_GRID, World, make_world, submit, wgs
 
 API = "/api/v1"
@@ -34,37 +31,6 @@ IN_FAR_GRID = (112.925, 35.005)
 @pytest.fixture
 async def world(session: AsyncSession, settings: Settings) -> World:
     return await make_world(session, settings)
-
-
-class Receiver:
-    """A tiny ASGI receiver: answers ``statuses`` in turn (then 200) and keeps
-    what it got, with whether the signature matched."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.secret = ""
-        self.got: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        expected = "sha256=" + hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        self.got.append(
-            {
-                "signed": hmac.compare_digest(headers.get("x-ejiaren-signature", ""), expected),
-                "delivery": headers.get("x-ejiaren-delivery"),
-                "body": json.loads(body),
-            }
-        )
-        status = self.statuses.pop(0) if self.statuses else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
 
 
 async def test_signed_delivery_is_retried_and_logged(
@@ -82,7 +48,6 @@ async def test_signed_delivery_is_retried_and_logged(
         )
         assert r.status_code == 201, r.text
         hook = r.json()
-        receiver.secret = hook["secret"]
         r = await client.get(f"{API}/admin/api-clients/{api_client.id}/webhooks", headers=h)
         assert [w["id"] for w in r.json()["items"]] == [hook["id"]]
         assert "secret" not in r.json()["items"][0]
@@ -104,13 +69,14 @@ async def test_signed_delivery_is_retried_and_logged(
         clock.set_now(None)
 
     assert len(receiver.got) == 2
-    assert all(g["signed"] for g in receiver.got)
+    assert all(g.signature == sign(hook["secret"], g.body) for g in receiver.got)
     first, second = receiver.got
-    assert first["delivery"] == second["delivery"] == first["body"]["id"]
-    assert first["body"] == second["body"]
-    assert set(first["body"]) == {"id", "event", "created_at", "data"}
-    assert first["body"]["event"] == "report.created"
-    assert first["body"]["data"]["report"]["number"] == case["number"]
+    delivery = first.headers["x-ejiaren-delivery"]
+    assert delivery == second.headers["x-ejiaren-delivery"] == first.json()["id"]
+    assert first.json() == second.json()
+    assert set(first.json()) == {"id", "event", "created_at", "data"}
+    assert first.json()["event"] == "report.created"
+    assert first.json()["data"]["report"]["number"] == case["number"]
 
     url = f"{API}/admin/api-clients/{api_client.id}/webhooks/{hook['id']}/deliveries"
     r = await client.get(url, headers=h, params={"limit": 1})
@@ -121,7 +87,7 @@ async def test_signed_delivery_is_retried_and_logged(
     r = await client.get(url, headers=h, params={"cursor": page["next_cursor"]})
     [older] = r.json()["items"]
     assert (older["attempt"], older["status_code"], older["error"]) == (1, 503, "HTTP 503")
-    assert older["delivery_id"] == first["delivery"]
+    assert older["delivery_id"] == delivery
     assert older["duration_ms"] is not None
 
     r = await client.delete(
