@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -335,7 +335,8 @@ async def on_report_event(session: AsyncSession, report: Report, event: ReportEv
 
 
 async def _live_hooks(session: AsyncSession) -> list[Any]:
-    """Live webhooks of live clients, with their client's region path. Read on
+    """Live webhooks of live clients (not revoked, key not expired), with their
+    client's region path. Read on
     every case event, so through ``Raw``, and once per transaction (a new case
     has two events)."""
     raw = await Raw.of(session)
@@ -346,6 +347,8 @@ async def _live_hooks(session: AsyncSession) -> list[Any]:
         "SELECT w.id, w.url, w.events, r.path FROM webhook w"
         " JOIN api_client c ON c.id = w.client_id JOIN region r ON r.id = c.region_id"
         " WHERE w.deleted_at IS NULL AND c.revoked_at IS NULL"
+        " AND (c.expires_at IS NULL OR c.expires_at > $1)",
+        clock.now(),
     )
     session.info[_HOOKS_KEY] = (raw, rows)
     return rows
@@ -397,11 +400,15 @@ async def deliver(message: OutboxMessage, ctx: DeliveryContext) -> DeliveryResul
                     Webhook.deleted_at,
                 )
                 .join(ApiClient, ApiClient.id == Webhook.client_id)
-                .where(Webhook.id == payload["webhook_id"], ApiClient.revoked_at.is_(None))
+                .where(
+                    Webhook.id == payload["webhook_id"],
+                    ApiClient.revoked_at.is_(None),
+                    or_(ApiClient.expires_at.is_(None), ApiClient.expires_at > clock.now()),
+                )
             )
         ).first()
     if row is None or row.deleted_at is not None:
-        raise PermanentDelivery("webhook 已删除或接入方已吊销")
+        raise PermanentDelivery("webhook 已删除，或接入方的 API Key 已吊销或过期")
     hook = _Target(id=row.id, url=row.url, secret=row.secret)
     signers = signing_secrets(
         row.secret, row.previous_secret, row.previous_secret_expires_at, clock.now()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock, net
 from app.core.settings import Settings
-from app.integrations.models import Webhook, WebhookDelivery
+from app.integrations.models import ApiClient, Webhook, WebhookDelivery
 from app.integrations.webhooks import event_names, url_problem
 from app.outbox import DeliveryContext, deliver_due
 from app.outbox.models import OutboxMessage
@@ -132,9 +132,9 @@ async def test_webhook_rules_and_scope(
 
 async def _queue_one(
     client: httpx.AsyncClient, session: AsyncSession, world: World, url: str
-) -> None:
+) -> ApiClient:
     """A live webhook at ``url`` (added directly, as if checked when created)
-    and one case event for it in the outbox."""
+    and one case event for it in the outbox; the webhook's client."""
     api_client, _ = await make_api_client(session, world.tree.community, ["reports:read"])
     session.add(
         Webhook(
@@ -147,6 +147,36 @@ async def _queue_one(
     )
     await session.flush()
     await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+    return api_client
+
+
+async def test_a_client_whose_key_expired_gets_no_more_events(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """Like a revoked key: nothing new is queued for it, and what was queued
+    before the expiry is not delivered."""
+    receiver = Receiver([])
+    async with serve(receiver) as base, httpx.AsyncClient() as http:
+        api_client = await _queue_one(client, session, world, f"{base}/hook")
+        api_client.expires_at = clock.now() + timedelta(hours=1)
+        await session.flush()
+        await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+        queued = select(OutboxMessage).where(OutboxMessage.kind == "webhook")
+        assert len(list(await session.scalars(queued))) == 2  # not expired yet
+
+        clock.set_now(clock.now() + timedelta(hours=2))
+        try:
+            await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+            assert len(list(await session.scalars(queued))) == 2
+            ctx = DeliveryContext(
+                settings=app.state.settings, http=http, db=app.state.db, wechat=app.state.wechat
+            )
+            assert await deliver_due(app.state.db, ctx) == 0
+        finally:
+            clock.set_now(None)
+    assert receiver.got == []
+    messages = list(await session.scalars(queued.execution_options(populate_existing=True)))
+    assert [m.status for m in messages] == ["dead", "dead"]
 
 
 async def _attempts(session: AsyncSession) -> list[tuple[int | None, str | None]]:
