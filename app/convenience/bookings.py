@@ -298,9 +298,10 @@ def _refuse_unless_booked(status: str) -> None:
 
 async def check_in(
     session: AsyncSession, *, principal: Principal, booking_id: int
-) -> StaffBookingRead:
+) -> tuple[StaffBookingRead, str]:
     """Staff where the point is check a resident in, from an hour before the slot
-    until the end of its day (Asia/Shanghai)."""
+    until the end of its day (Asia/Shanghai). The booking as staff read it, and
+    the point's region path (for the audit of the booker's name)."""
     booking, slot, _, point = await _booking_row(session, booking_id)
     if not scope.serves(principal, point.region_path):
         raise BookingNotFound(details={"booking_id": booking_id})
@@ -327,7 +328,7 @@ async def check_in(
         _refuse_unless_booked(current or "cancelled")
     row = await _booking_row(session, booking_id, fresh=True)
     users = await _bookers(session, [row[0].user_id])
-    return staff_booking_read(row, users)
+    return staff_booking_read(row, users), point.region_path
 
 
 async def my_bookings(

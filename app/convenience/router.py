@@ -460,9 +460,27 @@ async def cancel_booking(
     responses=errors(401, 403, 404, 409),
 )
 async def check_in_booking(
-    booking_id: BookingId, principal: CurrentStaff, session: SessionDep
+    request: Request,
+    booking_id: BookingId,
+    principal: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> StaffBookingRead:
     """服务点所在区划的工作人员为居民签到，时段开始前 1 小时至当天结束（北京时间）可签到，
     否则 409 `booking.check_in_not_open`。范围外的预约返回 404 `booking.not_found`；
-    已取消 409 `booking.already_cancelled`；重复签到 409 `booking.already_checked_in`。"""
-    return await bookings.check_in(session, principal=principal, booking_id=booking_id)
+    已取消 409 `booking.already_cancelled`；重复签到 409 `booking.already_checked_in`。
+    返回的居民姓名记入个人信息审计日志。"""
+    read, region_path = await bookings.check_in(
+        session, principal=principal, booking_id=booking_id
+    )
+    await privacy.record(
+        session,
+        request,
+        settings,
+        actor=principal,
+        subject_id=read.booker.id,
+        action="booking.booker",
+        resource=f"booking:{booking_id}",
+        region_path=region_path,
+    )
+    return read

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.convenience.models import Booking, Service, ServicePoint, ServiceSlot
 from app.core import clock
 from app.core.settings import Settings
+from app.privacy.models import AuditEntry
 from app.users.models import User
 from tests.convenience.helpers import World, make_point, make_service, make_slot, make_world, sh
 from tests.factories import make_user
@@ -256,7 +257,9 @@ async def test_only_the_booker_cancels_and_only_before_the_start(
     assert r.json()["error"]["code"] == "booking.slot_started"
 
 
-async def test_check_in(client: httpx.AsyncClient, w: World, slot: ServiceSlot) -> None:
+async def test_check_in(
+    client: httpx.AsyncClient, session: AsyncSession, w: World, slot: ServiceSlot
+) -> None:
     with clock.frozen(NOW):
         booking = (await book(client, w, w.resident, slot)).json()
     url = f"{BOOKINGS}/{booking['id']}/check-in"
@@ -276,6 +279,18 @@ async def test_check_in(client: httpx.AsyncClient, w: World, slot: ServiceSlot) 
         assert r.json()["error"]["code"] == "booking.already_checked_in"
         r = await client.get(f"{BOOKINGS}/mine", headers=w.h(w.resident))
         assert r.json()["items"][0]["status"] == "checked_in"
+    # The answer shows the booker's name to staff: that read is audited; the
+    # refused second check-in showed nothing.
+    entries = list(
+        await session.scalars(
+            select(AuditEntry).where(AuditEntry.resource == f"booking:{booking['id']}")
+        )
+    )
+    assert [(e.actor_id, e.subject_id, e.action) for e in entries] == [
+        (w.worker.id, w.resident.id, "booking.booker")
+    ]
+    point = await session.get(ServicePoint, slot.point_id)
+    assert point is not None and entries[0].region_path == point.region_path
 
 
 async def test_check_in_scope_role_window_and_cancelled(
