@@ -17,16 +17,17 @@ from app.outbox.schemas import OutboxMessageRead
 
 router = APIRouter(prefix="/admin/outbox", tags=["outbox"])
 
-# Messages carry no region (a webhook may concern a whole district), so only
-# the roles over the whole service see them.
-OUTBOX_ROLES = frozenset({"superadmin", "district_admin"})
+# Messages carry no region (a webhook may concern a whole district, a
+# notification any resident), so only the role over the whole service sees
+# them: a district admin would read other districts' residents' messages.
+OUTBOX_ROLES = frozenset({"superadmin"})
 
 
 async def outbox_admin(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Principal:
     if not principal.roles & OUTBOX_ROLES:
-        raise Forbidden("outbox.forbidden", "仅限系统管理员或区级管理员查看消息投递")
+        raise Forbidden("outbox.forbidden", "仅限系统管理员查看消息投递")
     return principal
 
 
@@ -52,8 +53,7 @@ async def list_outbox(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> Page[OutboxMessageRead]:
-    """按创建时间倒序列出消息投递队列（订阅消息、Webhook 等）。
-    仅系统管理员与区级管理员可用。"""
+    """按创建时间倒序列出消息投递队列（订阅消息、Webhook 等）。仅系统管理员可用。"""
     items, more = await service.list_messages(
         session, status=status, kind=kind, after_id=cursor_id(cursor), limit=limit
     )

@@ -8,10 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.settings import Settings
 from app.outbox import enqueue
 from app.outbox.models import OutboxMessage
+from app.users.models import Membership, User
 from tests.factories import auth, make_staff, make_tree, make_user
 from tests.outbox.conftest import KIND
 
 API = "/api/v1/admin/outbox"
+
+
+async def _superadmin(session: AsyncSession) -> User:
+    user = await make_user(session, kind="staff", name="系统管理员")
+    session.add(Membership(user_id=user.id, role="superadmin", region_id=None))
+    await session.flush()
+    return user
 
 
 async def _messages(session: AsyncSession) -> list[OutboxMessage]:
@@ -24,11 +32,10 @@ async def _messages(session: AsyncSession) -> list[OutboxMessage]:
     return made
 
 
-async def test_district_admin_lists_dead_and_pending_newest_first_with_paging(
+async def test_superadmin_lists_dead_and_pending_newest_first_with_paging(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
-    tree = await make_tree(session)
-    admin = await make_staff(session, "district_admin", tree.district)
+    admin = await _superadmin(session)
     made = await _messages(session)
     h = auth(settings, admin)
 
@@ -53,22 +60,22 @@ async def test_district_admin_lists_dead_and_pending_newest_first_with_paging(
 async def test_bad_status_cursor_and_limit_are_422(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
-    tree = await make_tree(session)
-    h = auth(settings, await make_staff(session, "district_admin", tree.district))
+    h = auth(settings, await _superadmin(session))
     for params in ({"status": "lost"}, {"cursor": "%%%"}, {"limit": 101}):
         r = await client.get(API, params=params, headers=h)
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["code"] in ("validation_error", "pagination.bad_cursor")
 
 
-async def test_only_superadmin_and_district_admin(
+async def test_only_the_superadmin(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
     tree = await make_tree(session)
+    district = await make_staff(session, "district_admin", tree.district)
     street = await make_staff(session, "street_admin", tree.street)
     worker = await make_staff(session, "grid_worker", tree.grid)
     resident = await make_user(session)
-    for user in (street, worker, resident):
+    for user in (district, street, worker, resident):
         r = await client.get(API, headers=auth(settings, user))
         assert r.status_code == 403, r.text
         assert r.json()["error"]["code"] == "outbox.forbidden"
@@ -79,7 +86,7 @@ async def test_retry_puts_a_dead_message_back_and_refuses_others(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
     tree = await make_tree(session)
-    admin = await make_staff(session, "district_admin", tree.district)
+    admin = await _superadmin(session)
     made = await _messages(session)
     dead = made[1]
     dead.attempts = 8

@@ -621,8 +621,8 @@ ROWS: list[Row] = [
     row("DELETE /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}", "401  403  403  403  403  403  403", _webhook, owner="district_admin", fresh=True, extra={"other_district_admin": "404"}),
     row("POST /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}/rotate-secret", "401  403  403  403  403  403  403", _webhook, owner="district_admin", extra={"other_district_admin": "404"}),
     row("GET /api/v1/admin/api-clients/{client_id}/webhooks/{webhook_id}/deliveries", "401  403  403  403  403  403  403", _webhook, owner="district_admin", extra={"other_district_admin": "404"}),
-    row("GET /api/v1/admin/outbox",                                     "401  403  403  403  403  403  403",  NONE, owner="district_admin"),
-    row("POST /api/v1/admin/outbox/{message_id}/retry",                 "401  403  403  403  403  403  403",  _dead_message, owner="district_admin", fresh=True),
+    row("GET /api/v1/admin/outbox",                                     "401  403  403  403  403  403  403",  NONE, owner="superadmin", extra={"district_admin": "403"}),
+    row("POST /api/v1/admin/outbox/{message_id}/retry",                 "401  403  403  403  403  403  403",  _dead_message, owner="superadmin", fresh=True, extra={"district_admin": "403"}),
     # -- Open311 GeoReport v2: its own spec, ``api_key`` -------------------------
     row("GET /open311/v2/discovery.{format}",                           "ok   ok   ok   ok   ok   ok   ok",   _open311()),
     row("GET /open311/v2/services.{format}",                            "ok   ok   ok   ok   ok   ok   ok",   _open311()),
