@@ -1,10 +1,13 @@
 # e家人 API image: slim, non-root; migrates the database, then serves with uvicorn.
+# It runs in prod: it refuses to start until EJIAREN_JWT_SECRET,
+# EJIAREN_MEDIA_URL_SECRET and the WeChat app's id and secret are given.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    EJIAREN_ENV=prod \
     EJIAREN_MEDIA_DIR=/data/media \
     EJIAREN_DATABASE_URL=sqlite+aiosqlite:////data/ejiaren.db
 

@@ -205,8 +205,11 @@ class Settings(BaseSettings):
             or len(self.jwt_secret.get_secret_value()) < 32
         ):
             problems.append("EJIAREN_JWT_SECRET 必须设置为至少 32 个字符的随机值")
-        if self.media_url_secret.get_secret_value() == DEFAULT_MEDIA_SECRET:
-            problems.append("EJIAREN_MEDIA_URL_SECRET 必须设置")
+        if (
+            self.media_url_secret.get_secret_value() == DEFAULT_MEDIA_SECRET
+            or len(self.media_url_secret.get_secret_value()) < 32
+        ):
+            problems.append("EJIAREN_MEDIA_URL_SECRET 必须设置为至少 32 个字符的随机值")
         if not self.wechat_appid or not self.wechat_secret.get_secret_value():
             problems.append("EJIAREN_WECHAT_APPID 与 EJIAREN_WECHAT_SECRET 必须设置")
         if problems:

@@ -26,6 +26,30 @@ def test_prod_refuses_short_jwt_secret() -> None:
         )  # type: ignore[call-arg]
 
 
+def test_prod_refuses_a_short_media_url_secret() -> None:
+    """It signs every photo URL: as guessable as a short JWT secret."""
+    with pytest.raises(ValidationError) as info:
+        Settings(
+            env="prod",
+            jwt_secret="j" * 48,
+            media_url_secret="short",  # type: ignore[arg-type]
+            wechat_appid="wx123",
+            wechat_secret="s" * 32,
+            _env_file=None,
+        )  # type: ignore[call-arg]
+    assert "EJIAREN_MEDIA_URL_SECRET" in str(info.value)
+    assert "EJIAREN_JWT_SECRET" not in str(info.value)
+
+
+def test_the_image_runs_in_prod() -> None:
+    """The Docker image must not fall back to dev, whose default secrets are
+    public: started without them it refuses, as prod does."""
+    from pathlib import Path
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert "EJIAREN_ENV=prod" in dockerfile.split("FROM", 1)[1].split("CMD", 1)[0]
+
+
 def test_prod_starts_with_real_secrets() -> None:
     s = Settings(
         env="prod",
