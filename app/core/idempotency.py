@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,6 +65,19 @@ class Claim:
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+def body_fingerprint(method: str, path: str, body: bytes) -> str:
+    """``fingerprint`` of a request body, as its content: a JSON body sent again
+    with other spacing, key order or escapes is the same body (API.md: "the
+    same key with a different body" is refused; a client's JSON library may
+    format a retry differently). Anything else is compared byte for byte."""
+    try:
+        content = json.loads(body)
+    except ValueError:  # not JSON (or not UTF-8): as sent
+        return fingerprint(method, path, body)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return fingerprint(method, path, b"json:" + canonical.encode())
 
 
 async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONResponse:
@@ -190,7 +204,7 @@ async def run_idempotent(
     if not key.strip():
         raise Invalid("idempotency.bad_key", "幂等键不能为空")
     db: Database = request.app.state.db
-    fp = fingerprint(request.method, request.url.path, await request.body())
+    fp = body_fingerprint(request.method, request.url.path, await request.body())
     got = await claim(db, owner=owner, key=key, fp=fp)
     if isinstance(got, JSONResponse):
         return got

@@ -1,16 +1,29 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
 from app.core.errors import AppError, Conflict, Invalid, NotFound
-from app.core.idempotency import Claim, claim, complete, purge_expired, release
+from app.core.idempotency import (
+    Claim,
+    body_fingerprint,
+    claim,
+    complete,
+    fingerprint,
+    purge_expired,
+    release,
+)
 from app.core.models import IdempotencyRecord
+from app.core.settings import Settings
+from tests.reports.helpers import IN_GRID, make_world, wgs
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -93,3 +106,41 @@ async def test_purge_forgets_old_keys(app: FastAPI) -> None:
                 await s.scalar(select(IdempotencyRecord).where(IdempotencyRecord.key == "old"))
                 is None
             )
+
+
+async def test_a_retry_with_the_same_json_formatted_otherwise_is_the_same_request(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """Another JSON library (or version) may space, order or escape a retry
+    differently: still the same body, so the first answer, not a 422."""
+    world = await make_world(session, settings)
+    headers = {
+        **world.h(world.resident),
+        "Idempotency-Key": "retry-formatting",
+        "Content-Type": "application/json",
+    }
+    body = {
+        "kind": "issue",
+        "category": "environment",
+        "description": "小区门口垃圾堆积三天无人清运",
+        "location": wgs(IN_GRID),
+    }
+    compact = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    spaced = (json.dumps(dict(reversed(body.items())), ensure_ascii=True, indent=2) + "\n").encode()
+    assert compact != spaced
+    first = await client.post("/api/v1/reports", content=compact, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post("/api/v1/reports", content=spaced, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers.get("Idempotency-Replayed") == "true"
+    other = json.dumps({**body, "description": "另一段描述内容，不是同一个请求"}).encode()
+    r = await client.post("/api/v1/reports", content=other, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "idempotency.key_reused"
+
+
+def test_a_body_that_is_not_json_is_compared_as_sent() -> None:
+    assert body_fingerprint("POST", "/x", b"\xff\xfe") == fingerprint("POST", "/x", b"\xff\xfe")
+    assert body_fingerprint("POST", "/x", b'{"a": 1}') == body_fingerprint("POST", "/x", b'{"a":1}')
+    assert body_fingerprint("POST", "/x", b'{"a": 1}') != body_fingerprint("POST", "/x", b'{"a":2}')
+    assert body_fingerprint("POST", "/x", b"{}") != body_fingerprint("POST", "/y", b"{}")
