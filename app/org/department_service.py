@@ -6,7 +6,7 @@ whose region lies in a subtree they administer (superadmin: all).
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, Principal
@@ -76,6 +76,26 @@ async def list_departments(
     return split_page(rows, limit)
 
 
+# The categories table, by name: it belongs to the reports package, which
+# builds on this one (a department is routed cases of its categories).
+_category = table("category", column("code"))
+
+
+async def _require_known_categories(session: AsyncSession, codes: list[str]) -> None:
+    """422 ``department.unknown_category`` for codes no category has: a typo
+    would leave the department silently receiving nothing."""
+    if not codes:
+        return
+    known = set(await session.scalars(select(_category.c.code).where(_category.c.code.in_(codes))))
+    unknown = [code for code in codes if code not in known]
+    if unknown:
+        raise Invalid(
+            "department.unknown_category",
+            "没有这些诉求类别：" + "、".join(unknown),
+            details={"category_codes": unknown},
+        )
+
+
 async def create_department(
     session: AsyncSession,
     *,
@@ -98,6 +118,7 @@ async def create_department(
     )
     if taken:
         raise Conflict("department.name_taken", "该区划下已有同名部门")
+    await _require_known_categories(session, category_codes)
     department = Department(name=name, region_id=region.id, category_codes=category_codes)
     session.add(department)
     await session.flush()

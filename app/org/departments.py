@@ -101,7 +101,8 @@ async def create_department(
     key: IdempotencyKey = None,
 ) -> DepartmentRead:
     """在调用者管辖的区划下新建部门。同一区划内部门名称重复时返回 409 `department.name_taken`；
-    区划不在管辖范围内时返回 404 `region.not_found`。"""
+    区划不在管辖范围内时返回 404 `region.not_found`；
+    类别代码没有对应的诉求类别时返回 422 `department.unknown_category`。"""
 
     async def work() -> DepartmentRead:
         department = await department_service.create_department(

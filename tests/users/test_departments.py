@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
+from app.reports.models import Category
 from tests.users.helpers import DEPARTMENTS, make_department, make_world
 
 
@@ -17,7 +18,7 @@ async def test_community_admin_creates_department(
         json={
             "name": " 城市管理局 ",
             "region_id": w.tree.community.id,
-            "category_codes": ["city_appearance", "noise", "city_appearance"],
+            "category_codes": ["environment", "fume_noise", "environment"],
         },
         headers=w.as_(w.community_admin),
     )
@@ -25,7 +26,7 @@ async def test_community_admin_creates_department(
     body = r.json()
     assert body["name"] == "城市管理局"
     assert body["region_id"] == w.tree.community.id
-    assert body["category_codes"] == ["city_appearance", "noise"]
+    assert body["category_codes"] == ["environment", "fume_noise"]
     assert isinstance(body["id"], int)
 
     r = await client.get(f"{DEPARTMENTS}/{body['id']}", headers=w.as_(w.community_admin))
@@ -78,11 +79,34 @@ async def test_bad_category_codes_are_422(
     assert r.json()["error"]["code"] == "validation_error"
 
 
+async def test_a_code_no_category_has_is_422(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """A typo would leave the department silently receiving no cases."""
+    w = await make_world(session, settings)
+    r = await client.post(
+        DEPARTMENTS,
+        json={
+            "name": "城管局",
+            "region_id": w.tree.community.id,
+            "category_codes": ["environment", "enviroment", "nope"],
+        },
+        headers=w.as_(w.community_admin),
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "department.unknown_category"
+    assert error["details"] == {"category_codes": ["enviroment", "nope"]}
+    assert "enviroment" in error["message"]
+
+
 async def test_fifty_codes_of_32_chars_are_accepted(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
     w = await make_world(session, settings)
     codes = [f"{i:02d}" + "x" * 30 for i in range(50)]
+    session.add_all(Category(code=code, name=f"类别{code[:2]}") for code in codes)
+    await session.flush()
     r = await client.post(
         DEPARTMENTS,
         json={"name": "住建局", "region_id": w.tree.community.id, "category_codes": codes},
