@@ -470,9 +470,7 @@ async def check_in_booking(
     否则 409 `booking.check_in_not_open`。范围外的预约返回 404 `booking.not_found`；
     已取消 409 `booking.already_cancelled`；重复签到 409 `booking.already_checked_in`。
     返回的居民姓名记入个人信息审计日志。"""
-    read, region_path = await bookings.check_in(
-        session, principal=principal, booking_id=booking_id
-    )
+    read, region_path = await bookings.check_in(session, principal=principal, booking_id=booking_id)
     await privacy.record(
         session,
         request,
