@@ -186,6 +186,8 @@ async def revoke_role(
 
     - 只能撤销低于自己级别的角色：403 `staff.role_too_high`
     - 不能撤销自己仅有的管理员角色：409 `staff.cannot_remove_own_admin`
+    - 不能撤销他人仅有的角色（撤销后无人能管理该账号，离岗请停用账号）：409 `staff.last_role`；
+      系统管理员不受此限
     """
     await service.revoke_role(session, principal=principal, user_id=user_id, membership_id=role_id)
     return Response(status_code=204)

@@ -305,6 +305,14 @@ async def revoke_role(
             raise Conflict("staff.cannot_remove_own_admin", "不能撤销自己仅有的管理员角色")
     if not outranks(principal, role, region_path):
         raise role_too_high(role)
+    if len(held) == 1 and not principal.is_superadmin:
+        # With no role the member is in no admin's scope: nobody but the
+        # superadmin could see, disable or restore the account again, and
+        # their cases would show a handler with no role.
+        raise Conflict(
+            "staff.last_role",
+            "不能撤销工作人员仅有的角色，撤销后将无人能管理该账号；请改为停用账号，或先授予新角色",
+        )
     await session.delete(target.membership)
     await session.flush()
 

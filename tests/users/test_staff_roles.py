@@ -196,12 +196,32 @@ async def test_revoke_rank_rule(
     w = await make_world(session, settings)
     peer = await make_staff(session, "community_admin", w.tree.community)
     [m] = (await session.scalars(select(Membership).where(Membership.user_id == peer.id))).all()
+    await grant(session, peer, "grid_worker", w.tree.grid)
     url = f"{STAFF}/{peer.id}/roles/{m.id}"
     r = await client.delete(url, headers=w.as_(w.community_admin))
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "staff.role_too_high"
     r = await client.delete(url, headers=w.as_(w.street_admin))
     assert r.status_code == 204
+
+
+async def test_a_members_last_role_stays_until_the_account_is_disabled(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """Without a role the member would be in no admin's scope: nobody but the
+    superadmin could see, disable or restore the account."""
+    w = await make_world(session, settings)
+    worker = await make_staff(session, "grid_worker", w.tree.grid)
+    [m] = (await session.scalars(select(Membership).where(Membership.user_id == worker.id))).all()
+    url = f"{STAFF}/{worker.id}/roles/{m.id}"
+    r = await client.delete(url, headers=w.as_(w.community_admin))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "staff.last_role"
+    r = await client.get(f"{STAFF}/{worker.id}", headers=w.as_(w.community_admin))
+    assert r.status_code == 200 and [x["id"] for x in r.json()["roles"]] == [m.id]
+    # Another role first, then the old one may go.
+    await grant(session, worker, "grid_worker", w.tree.other_grid)
+    assert (await client.delete(url, headers=w.as_(w.community_admin))).status_code == 204
 
 
 async def test_cannot_remove_own_last_admin_role(
@@ -241,6 +261,7 @@ async def test_revoked_role_bites_at_once(
     [m] = (
         await session.scalars(select(Membership).where(Membership.user_id == w.community_admin.id))
     ).all()
+    await grant(session, w.community_admin, "grid_worker", w.tree.grid)  # demoted, not removed
     r = await client.delete(
         f"{STAFF}/{w.community_admin.id}/roles/{m.id}", headers=w.as_(w.street_admin)
     )
