@@ -3,6 +3,9 @@ full only to the resident and to the staff handling their case."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 
 def mask_phone(phone: str | None) -> str | None:
     """``13812345678`` → ``138****5678``; short numbers keep only the last two digits."""
@@ -23,3 +26,34 @@ def mask_name(name: str | None) -> str | None:
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# Digits as residents type them, ASCII or full-width (``\d`` is Unicode-aware);
+# a space or a dash may split the groups. The look-arounds keep longer digit
+# runs (ID card, order and bank numbers) out.
+_SEP = r"[ \-－]?"
+_MOBILE = re.compile(
+    rf"(?<!\d)((?:[+＋]?[8８][6６]{_SEP})?[1１]\d{{2}})({_SEP}\d{{4}}{_SEP})(\d{{4}})(?!\d)"
+)
+_LANDLINE = re.compile(rf"(?<!\d)([(（]?0\d{{2,3}}[)）]?{_SEP})(\d{{5,6}})(\d{{2}})(?!\d)")
+
+
+def _mask_mobile(match: re.Match[str]) -> str:
+    head, middle, tail = match.groups()
+    if not 3 <= unicodedata.digit(head[-2]) <= 9:  # 1[3-9]: else not a mainland mobile
+        return match.group(0)
+    return f"{head}****{tail}"
+
+
+def _mask_landline(match: re.Match[str]) -> str:
+    area, hidden, tail = match.groups()
+    return f"{area}{'*' * len(hidden)}{tail}"
+
+
+def mask_phones_in_text(text: str) -> str:
+    """Phone numbers a resident wrote into free text, masked as ``mask_phone``
+    masks one: mainland mobiles (``13987654321``, ``139 8765 4321``,
+    ``+86 139-8765-4321`` → ``139****4321``, with the prefix kept) and
+    landlines with their area code (``0391-2345678`` → ``0391-*****78``).
+    Names are left as written: they cannot be told from other words reliably."""
+    return _LANDLINE.sub(_mask_landline, _MOBILE.sub(_mask_mobile, text))
