@@ -137,6 +137,8 @@ async def update_staff(
     - 只能修改所持角色全部低于自己级别的工作人员，否则 403 `staff.role_too_high`
       （修改自己的账号除外）
     - 不能停用自己：409 `staff.cannot_disable_self`
+    - 修改自己的密码须带 `current_password`（当前密码），缺少或不正确时 403
+      `staff.current_password_wrong`
     """
     user = await service.update_staff(
         session,

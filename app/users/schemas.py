@@ -82,6 +82,11 @@ class StaffUpdate(BaseModel):
     password: Password | None = Field(
         None, description="重置密码（8–128 个字符）；重置后该账号所有已登录设备立即失效"
     )
+    current_password: str | None = Field(
+        None,
+        max_length=128,
+        description="修改自己的密码时必填：当前密码（仅凭登录令牌不能改掉本人的密码）",
+    )
     name: StaffName | None = Field(None, description="姓名")
     phone: Phone | None = Field(None, description="手机号；传 null 表示清空")
 

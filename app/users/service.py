@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import ADMIN_ROLES, ROLE_LEVELS, ROLE_RANK, Principal
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.core.masking import mask_phone
-from app.core.security import hash_password
+from app.core.security import hash_password, verify_password
 from app.org import department_service
 from app.org.models import Department, Region
 from app.users.models import Membership, User
@@ -327,6 +327,14 @@ async def update_staff(
     if is_self:
         if changes.get("disabled") is True:
             raise Conflict("staff.cannot_disable_self", "不能停用自己的账号")
+        # A token taken from a device must not be enough to take the account
+        # over for good: changing one's own password needs the current one.
+        if (
+            "password" in changes
+            and user.password_hash is not None
+            and not verify_password(changes.get("current_password") or "", user.password_hash)
+        ):
+            raise Forbidden("staff.current_password_wrong", "修改自己的密码需提供正确的当前密码")
     else:
         for h in held:
             if not outranks(principal, h.membership.role, h.region.path if h.region else None):

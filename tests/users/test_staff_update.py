@@ -114,6 +114,34 @@ async def test_password_reset_logs_out_and_takes_the_new_password(
     assert not verify_password("old-pass-1", target.password_hash)
 
 
+async def test_changing_ones_own_password_needs_the_current_one(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """A token taken from a device must not be enough to take the account over."""
+    w = await make_world(session, settings)
+    me = await make_staff(session, "community_admin", w.tree.community, password="old-pass-1")
+    h = auth(settings, me)
+    url = f"{STAFF}/{me.id}"
+    for body in (
+        {"password": "new-pass-22"},
+        {"password": "new-pass-22", "current_password": "wrong-pass"},
+    ):
+        r = await client.patch(url, json=body, headers=h)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "staff.current_password_wrong"
+    await session.refresh(me)
+    assert verify_password("old-pass-1", me.password_hash) and me.token_version == 0
+    r = await client.patch(
+        url, json={"password": "new-pass-22", "current_password": "old-pass-1"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    await session.refresh(me)
+    assert verify_password("new-pass-22", me.password_hash) and me.token_version == 1
+    # The current password is asked of oneself only; an admin above resets it.
+    r = await client.patch(url, json={"password": "third-pass-3"}, headers=w.as_(w.street_admin))
+    assert r.status_code == 200, r.text
+
+
 async def test_self_edit_but_never_self_disable(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
