@@ -3,6 +3,7 @@
 - A resident sees their own cases in full, and the public view of cases they follow.
 - A grid worker sees cases assigned to them or in their grids; an admin their subtree;
   department staff the cases owned by their department.
+- An API key reads the cases in its region; their text as a follower reads it.
 - Outside that: 404, so existence never leaks.
 """
 
@@ -17,7 +18,10 @@ from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
 from app.core.errors import Forbidden, NotFound
 from app.reports.models import Report, ReportFollow
 
-View = Literal["owner", "staff", "public"]
+# How much of a case its reader sees: ``owner`` the reporter, ``staff`` the staff
+# in scope, ``client`` a third-party API key (as staff, but the description as
+# the public view gives it), ``public`` a follower.
+View = Literal["owner", "staff", "client", "public"]
 NOT_FOUND = ("report.not_found", "诉求不存在")
 
 
@@ -78,7 +82,7 @@ async def get_visible(
     if report.reporter_id == principal.id:
         return report, "owner"
     if staff_can_see(principal, report):
-        return report, "staff"
+        return report, "client" if principal.api_client is not None else "staff"
     followed = await session.scalar(
         select(ReportFollow.user_id).where(
             ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id

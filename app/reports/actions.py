@@ -27,7 +27,7 @@ from app.reports.schemas import (
     TransferBody,
 )
 from app.reports.service import add_event, start_resolution_clock
-from app.reports.state import check
+from app.reports.state import check, is_open
 from app.users.models import Membership, User
 
 REOPEN_WINDOW = timedelta(days=7)
@@ -470,23 +470,25 @@ async def review(
 
 
 async def follow(session: AsyncSession, principal: Principal, report_id: int, on: bool) -> Report:
-    """关注 an open case seen on the map (nearby), to get its public progress."""
+    """关注 an open case seen on the map (nearby), to get its public progress.
+    Only an open case of a public category (never one-tap SOS) can be newly
+    followed; others are 404 to a non-follower. A follower keeps reading the
+    case once it is finished, and may stop following at any time."""
     report = await session.get(Report, report_id)
-    category = await session.get(Category, report.category_id) if report else None
-    # Only public categories can be followed (one-tap SOS never is).
-    if (
-        report is None
-        or category is None
-        or not category.public
-        or (report.status in ("rejected", "cancelled"))
-    ):
+    if report is None:
         raise NotFound(*access.NOT_FOUND)
     existing = await session.get(ReportFollow, (report.id, principal.id))
-    if on and existing is None:
+    if existing is not None:
+        if not on:
+            await session.delete(existing)
+            await session.flush()
+        return report
+    category = await session.get(Category, report.category_id)
+    if category is None or not category.public or not is_open(report.status):
+        raise NotFound(*access.NOT_FOUND)
+    if on:
         if report.reporter_id == principal.id:
             raise Conflict("report.follow_own", "不能关注自己提交的诉求")
         session.add(ReportFollow(report_id=report.id, user_id=principal.id, created_at=clock.now()))
-    elif not on and existing is not None:
-        await session.delete(existing)
-    await session.flush()
+        await session.flush()
     return report

@@ -77,12 +77,13 @@ async def admin_reports(
         stmt = stmt.where(Report.region_path.startswith(region.path, autoescape=True))
     if overdue is not None:
         stmt = stmt.where(overdue_clause(overdue))  # type: ignore[arg-type]
+    key = user.api_client is not None
     if q and q.strip():
-        stmt = stmt.where(service.search_clause(q))
+        stmt = stmt.where(service.search_clause(q, held_text=not key))
     window = service.window_clause(Report.created_at, lo, hi)
     if window is not None:
         stmt = stmt.where(window)
-    return await page(session, stmt, "staff", cursor, limit)
+    return await page(session, stmt, "client" if key else "staff", cursor, limit)
 
 
 @router.post(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import clock
-from app.core.masking import mask_name, mask_phone
+from app.core.masking import mask_name, mask_phone, mask_phones_in_text
 from app.core.settings import Settings
 from app.media.models import Media
 from app.media.service import media_read
@@ -122,15 +122,12 @@ def list_item(
 ) -> ReportListItem:
     """A case as a list shows it. ``report``: a ``Report``, or a row with the
     same attributes (``listing`` reads only the columns a list needs)."""
-    text = report.description
-    if view == "public" and report.moderation != "pass":
-        text = HIDDEN_TEXT
     return ReportListItem(
         id=report.id,
         number=report_number(report),
         kind=report.kind,
         category=category,
-        description=text,
+        description=description(report, view),
         status=report.status,
         grid=grid,
         address=report.address if view != "public" else None,
@@ -139,6 +136,17 @@ def list_item(
         resolve_due_at=report.resolve_due_at,
         overdue=is_overdue(report, now),
     )
+
+
+def description(report: Any, view: View) -> str:
+    """The resident's text as ``view`` shows it. Readers other than the author
+    and staff (followers, the nearby list, third-party keys) get the placeholder
+    while content security holds it, and phone numbers written into it masked."""
+    if view not in ("public", "client"):
+        return report.description  # type: ignore[no-any-return]
+    if report.moderation != "pass":
+        return HIDDEN_TEXT
+    return mask_phones_in_text(report.description)
 
 
 async def read(
@@ -154,12 +162,16 @@ async def read(
     [item] = await list_items(session, [report], view)
     users = await _users(session, {report.assignee_id, report.reporter_id})  # type: ignore[arg-type]
     roles = await _roles(session, {report.assignee_id} if report.assignee_id else set())
-    media_rows = list(
-        await session.scalars(
-            select(Media)
-            .join(ReportMedia, ReportMedia.media_id == Media.id)
-            .where(ReportMedia.report_id == report.id, ReportMedia.event_id.is_(None))
-            .order_by(ReportMedia.position)
+    media_rows = (
+        []
+        if view == "public"
+        else list(
+            await session.scalars(
+                select(Media)
+                .join(ReportMedia, ReportMedia.media_id == Media.id)
+                .where(ReportMedia.report_id == report.id, ReportMedia.event_id.is_(None))
+                .order_by(ReportMedia.position)
+            )
         )
     )
     following = (
@@ -241,7 +253,9 @@ def compose(
         location=Location(lat=report.lat, lng=report.lng, coord="wgs84")
         if report.lat is not None and report.lng is not None and not public
         else None,
-        media=[media_read(m, settings) for m in media],
+        # Media are read by their uploader, the case's handlers and admins in
+        # scope; a follower is none of them.
+        media=[] if public else [media_read(m, settings) for m in media],
         rating=rating,
         helpful=report.helpful,
         moderation=report.moderation,

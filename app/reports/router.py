@@ -155,7 +155,8 @@ async def get_report(
     request: Request, report_id: ReportId, user: UserOrReportsReadKey, session: SessionDep
 ) -> ReportRead:
     """本人、经办人员与管辖范围内的工作人员可见；也接受带 `reports:read` 的 API Key
-    （其区域内的诉求，居民姓名脱敏）。"""
+    （其区域内的诉求，居民姓名与描述中的手机号脱敏，审核中的文字显示为“（内容审核中）”）。
+    关注者看到公开视图：无上报人、经办人、地址、位置和照片，描述中的手机号脱敏。"""
     report, view = await access.get_visible(session, user, report_id)
     out = await answer(request, session, user, report, view)
     return integrations.redact_for_client(user, out)

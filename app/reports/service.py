@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -362,10 +362,16 @@ def window_clause(column: Any, start: datetime | None, end: datetime | None) -> 
     return and_(*conds) if conds else None
 
 
-def search_clause(q: str) -> Any:
+def search_clause(q: str, *, held_text: bool = True) -> Any:
+    """Cases whose number, description or address matches ``q``. ``held_text=False``
+    (a third-party key): text content security holds is not searched, so a
+    search cannot tell what the hidden text says."""
     number_id = parse_number(q)
     like = f"%{q.strip()}%"
-    conds: list[Any] = [Report.description.ilike(like), Report.address.ilike(like)]
+    in_text: ColumnElement[bool] = Report.description.ilike(like)
+    if not held_text:
+        in_text = and_(in_text, Report.moderation == "pass")
+    conds: list[Any] = [in_text, Report.address.ilike(like)]
     if number_id is not None:
         conds.append(Report.id == number_id)
     elif q.strip().isdigit():

@@ -52,7 +52,7 @@ TRANSITIONS: dict[str, Transition] = {
     "reject": Transition("驳回", OPEN, "rejected"),
     "supervise": Transition("督办", OPEN, None),
     "review": Transition("审核", OPEN | FINISHED, None),
-    "follow": Transition("关注", OPEN | FINISHED, None),
+    "follow": Transition("关注", OPEN, None),  # a new follow; followers keep reading
     # Background sweeps.
     "remind": Transition("催办", frozenset({"dispatched"}), None),
     "reassign": Transition("改派", frozenset({"dispatched"}), None),
