@@ -15,6 +15,7 @@ from app.auth.dependencies import (
     UserOrReportsReadKey,
     UserOrReportsWriteKey,
 )
+from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Invalid, errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
@@ -171,6 +172,8 @@ async def get_report(
 async def rate_report(
     request: Request, report_id: ReportId, body: RatingBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
+    """任何评分都会关闭诉求。评价内容经微信内容安全检测，含不当信息时 422 `content.risky`。"""
+    await _check_text(request, user, body.comment)
     report = await actions.rate(session, user, report_id, body)
     return await answer(request, session, user, report, "owner")
 
@@ -184,8 +187,19 @@ async def rate_report(
 async def reopen_report(
     request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
+    """回到上次的经办人并重新计算办结期限。原因经微信内容安全检测，含不当信息时 422
+    `content.risky`。"""
+    await _check_text(request, user, body.reason)
     report = await actions.reopen(session, user, report_id, body)
     return await answer(request, session, user, report, "owner")
+
+
+async def _check_text(request: Request, user: Principal, text: str | None) -> None:
+    """Content security for what a resident writes on their case: ``risky`` is
+    refused, nothing stored. ``review`` or WeChat unavailable is accepted: the
+    text is for the author and the staff (a follower's view leaves it out).
+    A network call: made before the request's transaction opens."""
+    await moderation.check_text(request.app.state.wechat, user, text)
 
 
 @router.post(
