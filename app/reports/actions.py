@@ -254,6 +254,12 @@ async def transfer(
     check("transfer", report.status)
     if not (access.is_handler(principal, report) or access.is_admin_over(principal, report)):
         raise Forbidden("report.not_handler", "只有经办人或管理员可以转派")
+    if body.assignee_id == report.assignee_id:
+        # It would change nothing, yet write a "transferred" event to the
+        # timeline and notify the assignee of a case they already hold.
+        if body.assignee_id == principal.id:
+            raise Conflict("report.transfer_to_self", "不能转派给自己，请选择其他工作人员")
+        raise Conflict("report.transfer_to_assignee", "该诉求已由此人经办，请选择其他工作人员")
     target = await _staff_in_scope(session, principal, body.assignee_id, report)
     report.assignee_id = report.last_assignee_id = target.id
     await add_event(

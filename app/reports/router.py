@@ -372,7 +372,6 @@ async def escalate_report(
 
 @router.post(
     "/reports/{report_id}/extension",
-    status_code=201,
     response_model=ReportRead,
     summary="申请延期",
     responses=errors(401, 403, 404, 409, 422),

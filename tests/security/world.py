@@ -132,7 +132,7 @@ class World:
             return rid
         if state == "extension":
             r = await self.act(worker, rid, "extension", {"hours": 24, "reason": "等待配件"})
-            self.cache[f"ext:{rid}"] = expect(r, 201)["pending_extension"]["id"]
+            self.cache[f"ext:{rid}"] = expect(r, 200)["pending_extension"]["id"]
             return rid
         if state == "escalated":
             body = {"reason": "需社区协调", "to": "community"}
