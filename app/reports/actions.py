@@ -204,9 +204,7 @@ async def _escalate(
     if to == "department":
         if department_id is None:
             raise Invalid("report.department_required", "上报到部门时必须选择部门")
-        department = await session.get(Department, department_id)
-        if department is None:
-            raise NotFound("department.not_found", "部门不存在")
+        department = await _department_over(session, department_id, report)
         report.owner_level, report.owner_department_id = "department", department.id
         report.owner_region_id = department.region_id
     else:
@@ -244,6 +242,22 @@ async def _escalate(
             "department_id": report.owner_department_id,
         },
     )
+
+
+async def _department_over(session: AsyncSession, department_id: int, report: Report) -> Department:
+    """A department whose region holds the case: its staff read the case and the
+    reporter's contact, so a case never goes to another area's department. One
+    outside is 404 like an unknown one, so its existence does not leak."""
+    row = (
+        await session.execute(
+            select(Department, Region.path)
+            .join(Region, Region.id == Department.region_id)
+            .where(Department.id == department_id)
+        )
+    ).first()
+    if row is None or not report.region_path or not report.region_path.startswith(row.path):
+        raise NotFound("department.not_found", "部门不存在")
+    return row[0]  # type: ignore[no-any-return]
 
 
 async def transfer(
