@@ -144,7 +144,9 @@ class ReportListItem(BaseModel):
         description="诉求类型：issue 问题上报、consultation 咨询、errand 代办、sos 一键求助"
     )
     category: CategoryRef = Field(description="类别")
-    description: str = Field(description="描述；内容审核中的文字对他人隐藏")
+    description: str = Field(
+        description="描述；内容审核中的文字对他人隐藏，公开视图与 API Key 读取时其中的手机号脱敏"
+    )
     status: Status = Field(
         description="状态：submitted 待派单、dispatched 已派单待签收、in_progress 办理中、"
         "escalated 已上报待签收、resolved 已办结待评价、closed 已关闭、rejected 已驳回、"
@@ -172,7 +174,8 @@ class ReportRead(ReportListItem):
         None, description="位置，一律以 WGS-84（coord 为 wgs84）返回；未提供位置或公开视图中为 null"
     )
     media: list[MediaRead] = Field(
-        default_factory=list, description="上报时附的照片（限时签名地址，每次返回都重新签发）"
+        default_factory=list,
+        description="上报时附的照片（限时签名地址，每次返回都重新签发）；公开视图中为空",
     )
     rating: RatingRead | None = Field(description="评价（以最近一次为准）；未评价为 null")
     helpful: bool | None = Field(
