@@ -23,6 +23,7 @@ from app.core.logging import RequestIdMiddleware, configure_logging
 from app.core.migrations import current_revisions, head_revisions
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
+from app.core.textguard import NulGuardMiddleware
 from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
 from app.notify import service as notify_service
@@ -161,6 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     outbox_listeners.listen(metrics.on_report_event)
     # Innermost first: the limit and the metrics sit inside the request id.
+    # Open311 answers a NUL in its path or query in the spec's error format.
+    app.add_middleware(NulGuardMiddleware, own_errors=("/open311/",))
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

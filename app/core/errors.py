@@ -8,7 +8,9 @@ routes and unexpected exceptions alike into
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.request_context import request_id_var
+from app.core.textguard import NUL_MESSAGE, NulCharacter, nul_details
 
 log = logging.getLogger("ejiaren.errors")
 
@@ -147,10 +150,12 @@ def envelope(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+NOT_JSON = "请求体不是有效的 JSON"
+
 _VALIDATION_MESSAGES = {
     "missing": "缺少必填字段",
-    "string_too_short": "内容太短",
-    "string_too_long": "内容太长",
+    "string_too_short": "太短",
+    "string_too_long": "太长",
     "too_short": "数量太少",
     "too_long": "数量太多",
     "less_than_equal": "数值太大",
@@ -162,7 +167,7 @@ _VALIDATION_MESSAGES = {
     "bool_parsing": "应为布尔值",
     "enum": "取值不在允许范围内",
     "literal_error": "取值不在允许范围内",
-    "json_invalid": "JSON 格式错误",
+    "json_invalid": NOT_JSON,
     "model_attributes_type": "应为对象",
     "dict_type": "应为对象",
     "list_type": "应为数组",
@@ -174,22 +179,107 @@ _VALIDATION_MESSAGES = {
     "value_error": "取值无效",
 }
 
+# The bound pydantic names in ``ctx``, said after the message: "数值太大（最大 100）".
+_BOUNDS = {
+    "less_than_equal": ("le", "最大"),
+    "greater_than_equal": ("ge", "最小"),
+    "less_than": ("lt", "须小于"),
+    "greater_than": ("gt", "须大于"),
+}
+
+
+def _message(kind: str, err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and ctx.get("error") is not None:
+        # Our own validators raise ValueError with a Chinese sentence: keep it.
+        return str(ctx["error"])
+    # pydantic says "too_short" for a length bound inside an Annotated chain
+    # even on a string: the input tells text (characters) from a list (items).
+    text = isinstance(err.get("input"), str)
+    if kind in ("string_too_short", "too_short") and "min_length" in ctx:
+        unit = "个字符" if text or kind.startswith("string") else "项"
+        word = "太短" if unit == "个字符" else "数量太少"
+        return f"{word}（至少 {ctx['min_length']} {unit}）"
+    if kind in ("string_too_long", "too_long") and "max_length" in ctx:
+        unit = "个字符" if text or kind.startswith("string") else "项"
+        word = "太长" if unit == "个字符" else "数量太多"
+        return f"{word}（最多 {ctx['max_length']} {unit}）"
+    msg = _VALIDATION_MESSAGES.get(kind, "取值无效")
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        key, word = _BOUNDS[kind]
+        msg = f"{msg}（{word} {ctx[key]}）"
+    return msg
+
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     fields = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         kind = err.get("type", "")
-        msg = _VALIDATION_MESSAGES.get(kind, "取值无效")
-        if kind == "value_error":
-            # Our own validators raise ValueError with a Chinese sentence: keep it.
-            ctx_error = (err.get("ctx") or {}).get("error")
-            if ctx_error is not None:
-                msg = str(ctx_error)
-        fields.append(
-            {"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "type": kind, "message": msg}
-        )
+        # A JSON syntax error's loc is the character position, not a field.
+        field = "" if kind == "json_invalid" else ".".join(loc[1:]) or ".".join(loc)
+        fields.append({"loc": loc, "field": field, "type": kind, "message": _message(kind, err)})
     return fields
+
+
+def _not_json(exc: Exception) -> JSONResponse:
+    message = NOT_JSON
+    if isinstance(exc, UnicodeDecodeError):
+        message = f"{NOT_JSON}（须为 UTF-8 编码）"
+    field = {"loc": ["body"], "field": "", "type": "json_invalid", "message": message}
+    return envelope(422, "validation_error", message, {"fields": [field]})
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _too_large_in(value: Any, loc: list[str]) -> Iterator[list[str]]:
+    """Where in a parsed JSON value (or a path or query string) a whole number
+    lies outside a 64-bit column, as written or as digits in a string (which
+    pydantic also takes for an int)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("-")
+        if digits.isascii() and digits.isdigit() and len(digits) >= 19:
+            value = int(value)
+        else:
+            return
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            yield loc
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _too_large_in(child, [*loc, str(key)])
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _too_large_in(child, [*loc, str(i)])
+
+
+def _too_large_fields(request: Request) -> list[dict[str, Any]]:
+    """Which inputs of ``request`` held the number the driver refused. Only on
+    that error path: the body is the one the route already read (Starlette
+    keeps it on the request the handlers get; the stream cannot be read twice)."""
+    locs = list(_too_large_in(dict(request.path_params), ["path"]))
+    locs += _too_large_in(dict(request.query_params), ["query"])
+    raw = getattr(request, "_body", None)
+    if raw:
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            body = None
+        locs += _too_large_in(body, ["body"])
+    return [
+        {
+            "loc": loc,
+            "field": ".".join(loc[1:]),
+            "type": "int_too_large",
+            "message": "数值超出范围（最大为 2^63-1）",
+        }
+        for loc in locs
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -202,12 +292,21 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = _field_errors(exc)
         first = fields[0] if fields else None
         message = "输入有误"
-        if first:
+        if first and first["type"] == "json_invalid":
+            message = first["message"]
+        elif first:
             message = f"输入有误：{first['field'] or '请求体'} {first['message']}"
         return envelope(422, "validation_error", message, {"fields": fields})
 
+    @app.exception_handler(NulCharacter)
+    async def _nul(_: Request, exc: NulCharacter) -> JSONResponse:
+        return envelope(422, "validation_error", NUL_MESSAGE, nul_details(exc.where, exc.name))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI's "error parsing the body": not UTF-8, or nested too deep.
+            return _not_json(exc.__cause__)
         code = {
             404: "http.not_found",
             405: "http.method_not_allowed",
@@ -231,18 +330,32 @@ def install_error_handlers(app: FastAPI) -> None:
     # A number too large for a 64-bit column (an id from a client, in a path,
     # query or body that declares no bound) fails in the driver, not in
     # validation: SQLite raises OverflowError, asyncpg "out of int64 range".
-    def _too_large(text: str) -> bool:
-        return "too large to convert to SQLite INTEGER" in text or "out of int64 range" in text
-
-    def _number_too_large() -> JSONResponse:
-        return envelope(422, "validation_error", "输入有误：数值超出范围（id 最大为 2^63-1）")
+    def _number_too_large(request: Request) -> JSONResponse:
+        log.warning("integer out of range in %s %s", request.method, request.url.path)
+        fields = _too_large_fields(request)
+        if not fields:
+            return envelope(422, "validation_error", "输入有误：数值超出范围（id 最大为 2^63-1）")
+        message = f"输入有误：{fields[0]['field']} {fields[0]['message']}"
+        return envelope(422, "validation_error", message, {"fields": fields})
 
     @app.exception_handler(OverflowError)
     async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
-        if not _too_large(str(exc)):
+        if not too_large_for_db(exc):
             raise exc
-        log.warning("integer out of range in %s %s", request.method, request.url.path)
-        return _number_too_large()
+        return _number_too_large(request)
+
+    # A lone UTF-16 surrogate (JSON "\ud800" unpaired) is a str Python holds
+    # but no UTF-8 encoder takes: sqlite3 raises UnicodeEncodeError, asyncpg
+    # a DataError, and rendering it back would fail the same way.
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        if not lone_surrogate(exc):
+            raise exc
+        return _lone_surrogate(request)
+
+    def _lone_surrogate(request: Request) -> JSONResponse:
+        log.warning("lone surrogate in %s %s", request.method, request.url.path)
+        return envelope(422, "validation_error", SURROGATE_MESSAGE)
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
@@ -253,10 +366,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return envelope(
                 503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
             )
-        if isinstance(exc, IntegrityError | OperationalError) or not _too_large(str(exc)):
+        if isinstance(exc, IntegrityError | OperationalError):
             raise exc
-        log.warning("integer out of range in %s %s", request.method, request.url.path)
-        return _number_too_large()
+        if not_in_repertoire(exc):
+            # A NUL that got past the guard (core.textguard): still the client's input.
+            log.warning("text refused by the database in %s %s", request.method, request.url.path)
+            return envelope(422, "validation_error", NUL_MESSAGE, nul_details("body"))
+        if lone_surrogate(exc):
+            return _lone_surrogate(request)
+        if not too_large_for_db(exc):
+            raise exc
+        return _number_too_large(request)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
@@ -271,6 +391,26 @@ def install_error_handlers(app: FastAPI) -> None:
         return envelope(
             503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
         )
+
+
+def too_large_for_db(exc: Exception) -> bool:
+    """A whole number the driver could not fit in a 64-bit column."""
+    text = str(exc)
+    return "too large to convert to SQLite INTEGER" in text or "out of int64 range" in text
+
+
+def not_in_repertoire(exc: Exception) -> bool:
+    """PostgreSQL refused text it cannot store (a NUL): SQLSTATE 22021."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) == "22021"
+
+
+SURROGATE_MESSAGE = "文本中含有无效的字符（不成对的 UTF-16 代理项）"
+
+
+def lone_surrogate(exc: Exception) -> bool:
+    """Text with a lone surrogate that a driver or the response could not encode."""
+    return "surrogates not allowed" in str(exc)
 
 
 def internal_error_response() -> JSONResponse:
