@@ -18,8 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import SessionDep
-from app.core.errors import AppError, RateLimited
+from app.core.errors import (
+    SURROGATE_MESSAGE,
+    AppError,
+    RateLimited,
+    lone_surrogate,
+    not_in_repertoire,
+    too_large_for_db,
+)
 from app.core.settings import Settings
+from app.core.textguard import NUL_MESSAGE, NulCharacter, has_nul, target_has_nul
 from app.integrations import service as integrations
 from app.open311 import service
 from app.open311.render import Format, Open311Error, error_response, format_of, respond
@@ -32,6 +40,7 @@ log = logging.getLogger("ejiaren.open311")
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-24T00:00:00+08:00"
 MAX_PAGE_SIZE = 100
+INT64_MAX = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -43,6 +52,8 @@ class Open311Route(APIRoute):
 
         async def route(request: Request) -> Response:
             fmt = format_of(request.url.path)
+            if target_has_nul(request.scope):
+                return error_response(fmt, Open311Error(400, NUL_MESSAGE))
             try:
                 return await handler(request)
             except Open311Error as exc:
@@ -54,9 +65,19 @@ class Open311Route(APIRoute):
                 return error_response(fmt, Open311Error(status, exc.message, exc.headers))
             except RequestValidationError:
                 return error_response(fmt, Open311Error(400, "请求参数有误"))
+            except NulCharacter:
+                return error_response(fmt, Open311Error(400, NUL_MESSAGE))
             except StarletteHTTPException as exc:
                 return error_response(fmt, Open311Error(exc.status_code, "请求有误"))
-            except Exception:
+            except Exception as exc:
+                # What the app's handlers answer 422 to (core.errors) is the
+                # client's input here too, never a 500.
+                if not_in_repertoire(exc):
+                    return error_response(fmt, Open311Error(400, NUL_MESSAGE))
+                if lone_surrogate(exc):
+                    return error_response(fmt, Open311Error(400, SURROGATE_MESSAGE))
+                if too_large_for_db(exc):
+                    return error_response(fmt, Open311Error(400, "数值超出范围"))
                 log.exception("open311 request failed")
                 return error_response(fmt, Open311Error(500, "服务器内部错误，请稍后再试"))
 
@@ -212,14 +233,24 @@ def _parse_int(name: str, value: str | None, default: int, lo: int, hi: int) -> 
     return number
 
 
+def _id(value: str) -> int | None:
+    """A case id as the database can hold it: ASCII digits up to 2^63-1
+    (``int`` alone takes "+1", "1_0", "²", any length)."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= INT64_MAX else None
+
+
 def _query(request: Request) -> service.Query:
     params = request.query_params
     ids = None
     if params.get("service_request_id"):
-        try:
-            ids = [int(x) for x in params["service_request_id"].split(",") if x.strip()]
-        except ValueError as exc:
-            raise Open311Error(400, "service_request_id 应为逗号分隔的编号") from exc
+        given = [_id(x) for x in params["service_request_id"].split(",") if x.strip()]
+        ids = [i for i in given if i is not None]
+        if len(ids) != len(given):
+            raise Open311Error(400, "service_request_id 应为逗号分隔的编号")
     codes = [c.strip() for c in params.get("service_code", "").split(",") if c.strip()] or None
     statuses = None
     if params.get("status"):
@@ -273,7 +304,7 @@ async def list_requests(request: Request, session: SessionDep, format: FormatPat
     items = await service.request_dicts(
         session,
         rows,
-        full=principal is not None,
+        principal=principal,
         settings=_settings(request),
         base_url=_base_url(request),
     )
@@ -292,14 +323,15 @@ async def get_request(
     fmt = _fmt(format)
     principal = await _reader(request, session)
     found = None
-    if service_request_id.isdigit():
-        found = await service.get_request(session, principal, int(service_request_id))
+    report_id = _id(service_request_id)
+    if report_id is not None:
+        found = await service.get_request(session, principal, report_id)
     if found is None:
         raise Open311Error(404, f"service_request_id {service_request_id} not found")
     items = await service.request_dicts(
         session,
         [found],
-        full=principal is not None,
+        principal=principal,
         settings=_settings(request),
         base_url=_base_url(request),
     )
@@ -356,6 +388,9 @@ async def create_request(request: Request, session: SessionDep, format: FormatPa
     返回 `service_request_id` 与 `token`。"""
     fmt = _fmt(format)
     form = await request.form()
+    # A url-encoded body was scanned as it came in (core.textguard); multipart is not.
+    if has_nul(text for pair in form.multi_items() for text in pair):
+        raise Open311Error(400, NUL_MESSAGE)
     key = form.get("api_key")
     principal = await _client(
         request, session, key if isinstance(key, str) else None, "reports:write"

@@ -29,8 +29,9 @@ from app.integrations.models import Open311Request
 from app.media.models import Media
 from app.media.service import media_read
 from app.org.models import Department, Region
+from app.reports import detail as report_detail
 from app.reports.models import Category, Report, ReportMedia
-from app.reports.service import HIDDEN_TEXT, report_number
+from app.reports.service import report_number
 from app.reports.state import OPEN
 
 WINDOW = timedelta(days=90)
@@ -169,11 +170,13 @@ async def request_dicts(
     session: AsyncSession,
     rows: Sequence[tuple[Report, Category]],
     *,
-    full: bool,
+    principal: Principal | None,
     settings: Settings,
     base_url: str,
 ) -> list[dict[str, Any]]:
-    """The spec's service request objects; ``full=False`` is the public view."""
+    """The spec's service request objects as ``principal`` (an API client)
+    reads them; without one, the public view."""
+    full = principal is not None
     ids = [r.id for r, _ in rows]
     agencies = await _agencies(session, [r for r, _ in rows])
     photos: dict[int, str] = {}
@@ -200,9 +203,14 @@ async def request_dicts(
         )
     out = []
     for report, category in rows:
-        description = report.description
-        if not full and report.moderation != "pass":
-            description = HIDDEN_TEXT
+        # The reports' own rule: a key that filed the case reads its text as
+        # its author; any other key, or none, as a follower (the placeholder
+        # while content security holds it, phone numbers masked).
+        description = (
+            report.description
+            if _author(principal, report)
+            else report_detail.description(report, "client" if full else "public")
+        )
         out.append(
             {
                 "service_request_id": str(report.id),
@@ -226,6 +234,10 @@ async def request_dicts(
             }
         )
     return out
+
+
+def _author(principal: Principal | None, report: Report) -> bool:
+    return principal is not None and report.reporter_id == principal.id
 
 
 async def _agencies(session: AsyncSession, reports: Sequence[Report]) -> dict[int, str]:
