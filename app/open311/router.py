@@ -19,6 +19,7 @@ from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import (
+    INT64_MAX,
     SURROGATE_MESSAGE,
     AppError,
     RateLimited,
@@ -40,7 +41,6 @@ log = logging.getLogger("ejiaren.open311")
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-24T00:00:00+08:00"
 MAX_PAGE_SIZE = 100
-INT64_MAX = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
 
 
