@@ -138,6 +138,9 @@ async def resolve(
     if report.accepted_at is None:  # answering a consultation straight away accepts it
         report.accepted_at = now
         report.first_accepted_at = report.first_accepted_at or now
+        # ... and so starts its resolution clock: without a deadline the
+        # on-time rate (resolved by resolve_due_at) counted the answer as late.
+        await start_resolution_clock(session, report, now)
     report.assignee_id = report.last_assignee_id = principal.id
     report.resolver_id = principal.id
     report.resolved_at = now

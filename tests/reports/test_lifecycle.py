@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -310,6 +312,10 @@ async def test_consultation_answer_and_helpful(client: httpx.AsyncClient, world:
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "resolved"
+    # Answered at once, so accepted and resolved on time: it has a deadline.
+    assert r.json()["resolve_due_at"] is not None
+    due, resolved = (datetime.fromisoformat(r.json()[k]) for k in ("resolve_due_at", "resolved_at"))
+    assert due > resolved
     r = await act(client, resident, rid, "helpful")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closed"
