@@ -294,27 +294,29 @@ async def transfer(
 async def _staff_in_scope(
     session: AsyncSession, principal: Principal, user_id: int, report: Report
 ) -> User:
-    """A person who may take the case: active staff holding a role inside the
-    caller's scope and covering the case's region (404 otherwise)."""
+    """A person who may take the case (DESIGN §4: "another person in the
+    caller's scope"): active staff holding a worker or admin role inside the
+    caller's scope, e.g. the worker of a neighbouring grid for a community
+    admin; or a worker role over the case's region, e.g. the community's 网格长,
+    to whom automatic dispatch itself falls back. 404 otherwise."""
     user = await session.get(User, user_id)
     rows = (
         await session.execute(
-            select(Membership.role, Region.path, Membership.department_id)
+            select(Membership.role, Region.path)
             .join(Region, Region.id == Membership.region_id)
             .where(Membership.user_id == user_id)
         )
     ).all()
     scope = principal.scope_paths()
-    ok = False
-    for role, path, _dept in rows:
-        in_scope = (
+    ok = any(
+        role in WORKER_ROLES | ADMIN_ROLES
+        and (
             scope is None
             or any(path.startswith(p) for p in scope)
-            or any(report.region_path.startswith(p) and path.startswith(p) for p in (scope or []))
+            or (role in WORKER_ROLES and report.region_path.startswith(path))
         )
-        covers = report.region_path.startswith(path) or path.startswith(report.region_path)
-        if role in WORKER_ROLES | ADMIN_ROLES and in_scope and covers:
-            ok = True
+        for role, path in rows
+    )
     if user is None or user.disabled or user.deleted_at is not None or not ok:
         raise NotFound("staff.not_found", "找不到可接手的工作人员")
     return user
