@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -32,8 +33,14 @@ class Location(BaseModel):
     )
 
 
+# Whitespace and the invisible characters a keyboard or a paste leaves
+# (zero-width space and joiners, word joiner, BOM, soft hyphen): five
+# zero-width spaces are no more a description than five spaces.
+_EDGES = re.compile(r"^[\s\u200b-\u200d\u2060\ufeff\u00ad]+|[\s\u200b-\u200d\u2060\ufeff\u00ad]+$")
+
+
 def _trimmed(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
+    return _EDGES.sub("", value) if isinstance(value, str) else value
 
 
 class ReportCreate(BaseModel):

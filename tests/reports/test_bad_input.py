@@ -22,6 +22,8 @@ async def world(session: AsyncSession, settings: Settings) -> World:
     [
         ({"description": None}, 422, "validation_error"),
         ({"description": "  短  "}, 422, "validation_error"),
+        ({"description": "\u200b" * 5}, 422, "validation_error"),  # zero-width spaces
+        ({"description": " \ufeff\u200d\u3000\u200c\u2060 "}, 422, "validation_error"),
         ({"description": "长" * 1001}, 422, "validation_error"),
         ({"location": {"lat": 48.85, "lng": 2.35, "coord": "wgs84"}}, 422, "geo.outside_china"),
         ({"location": {"lat": 35.0, "lng": 112.9, "coord": "bd09"}}, 422, "validation_error"),
