@@ -7,8 +7,9 @@ wherever a NUL can come in:
 
 - the path and the query string, before routing (two substring tests);
 - a JSON body: the escape ``\\u0000``, scanned chunk by chunk as the body is
-  received, so nothing is parsed twice (a raw NUL byte is not valid JSON and
-  fails parsing anyway);
+  received, so nothing is parsed twice, and any raw NUL byte (never in UTF-8
+  JSON, but in every UTF-16 or UTF-32 body, which the JSON parser accepts
+  too, and whose escapes a scan for ASCII bytes would not see);
 - a url-encoded form body: ``%00`` or a raw NUL byte.
 
 Multipart bodies are not scanned (a file holds any bytes): a route that reads
@@ -83,6 +84,8 @@ class JsonNulScanner:
         self._carry = b""
 
     def feed(self, chunk: bytes) -> bool:
+        if b"\x00" in chunk:  # a raw NUL: UTF-16 or UTF-32 (see the module docstring)
+            return True
         data = self._carry + chunk if self._carry else chunk
         if _ESCAPE in data and _unescaped(data):
             return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -35,12 +34,18 @@ class Location(BaseModel):
 
 # Whitespace and the invisible characters a keyboard or a paste leaves
 # (zero-width space and joiners, word joiner, BOM, soft hyphen): five
-# zero-width spaces are no more a description than five spaces.
-_EDGES = re.compile(r"^[\s\u200b-\u200d\u2060\ufeff\u00ad]+|[\s\u200b-\u200d\u2060\ufeff\u00ad]+$")
+# zero-width spaces are no more a description than five spaces. Stripped in
+# a loop of linear passes (a regex anchored at the end retries every position
+# of a long run of spaces: quadratic, before any length check).
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 
 
 def _trimmed(value: str | None) -> str | None:
-    return _EDGES.sub("", value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    while (trimmed := value.strip().strip(_INVISIBLE)) != value:
+        value = trimmed
+    return value
 
 
 class ReportCreate(BaseModel):

@@ -95,6 +95,20 @@ async def test_a_report_with_nul_in_its_description_is_refused(
     assert_nul_refused(r)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+async def test_a_json_body_in_utf16_or_utf32_is_scanned_too(
+    client: httpx.AsyncClient, world: World, encoding: str
+) -> None:
+    """The JSON parser accepts UTF-16 and UTF-32 bodies; their escapes are not
+    the ASCII bytes of UTF-8, but their raw NUL bytes give them away."""
+    body = '{"nickname": "ab\\u0000cd"}'.encode(encoding)
+    headers = {**world.h(world.resident), "Content-Type": "application/json"}
+    r = await client.patch("/api/v1/me", content=body, headers=headers)
+    assert_nul_refused(r)
+    r = await client.get("/api/v1/me", headers=world.h(world.resident))
+    assert "\x00" not in r.json()["nickname"]
+
+
 async def test_an_escaped_backslash_before_u0000_is_plain_text(
     client: httpx.AsyncClient, world: World
 ) -> None:
