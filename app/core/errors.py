@@ -240,11 +240,13 @@ def _too_large_in(value: Any, loc: list[str]) -> Iterator[list[str]]:
     if isinstance(value, bool):
         return
     if isinstance(value, str):
-        digits = value.strip().removeprefix("-")
-        if digits.isascii() and digits.isdigit() and len(digits) >= 19:
-            value = int(value)
-        else:
+        digits = value.strip().removeprefix("-").lstrip("0")
+        if not (digits.isascii() and digits.isdigit() and len(digits) >= 19):
             return
+        if len(digits) > 19:  # not converted: int() refuses over 4,300 digits
+            yield loc
+            return
+        value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int):

@@ -133,3 +133,21 @@ async def test_an_id_too_large_for_the_database_names_its_field(
     assert [f["field"] for f in fields] == ["media_ids.1"]
     assert fields[0]["loc"] == ["body", "media_ids", "1"]
     assert "media_ids.1" in str(err["message"])
+
+
+async def test_a_number_too_long_to_convert_is_named_too(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """Python refuses int() on more than 4,300 digits: the digits are judged
+    by their count, not converted (this was a 500). Leading zeros do not make
+    a small number large."""
+    from app.users.models import Membership
+
+    admin = await make_user(session, kind="staff")
+    session.add(Membership(user_id=admin.id, role="superadmin", region_id=None))
+    await session.flush()
+    params = {"region_id": "9" * 20, "junk": "9" * 5000, "zeros": "0" * 30 + "7"}
+    r = await client.get("/api/v1/admin/reports", params=params, headers=auth(settings, admin))
+    err = _error(r)
+    fields = err["details"]["fields"]  # type: ignore[index]
+    assert sorted(f["field"] for f in fields) == ["junk", "region_id"]
