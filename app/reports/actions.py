@@ -307,7 +307,7 @@ async def _staff_in_scope(
             .where(Membership.user_id == user_id)
         )
     ).all()
-    scope = principal.scope_paths()
+    scope = principal.scope_paths(WORKER_ROLES | ADMIN_ROLES)  # not a department grant
     ok = any(
         role in WORKER_ROLES | ADMIN_ROLES
         and (

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
+from app.org.models import Department
 from tests.factories import make_staff
 from tests.reports.helpers import IN_GRID, act, make_world, submit, wgs
 
@@ -67,4 +68,34 @@ async def test_a_worker_hands_a_case_to_the_communitys_grid_leader_but_not_sidew
                   {"assignee_id": community_leader.id, "reason": "需网格长协调"})  # fmt: skip
     assert r.status_code == 200, r.text
     r = await act(client, world.h(community_leader), case["id"], "accept")
+    assert r.status_code == 200, r.text
+
+
+async def test_department_staff_hand_a_case_on_only_to_someone_over_it(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """A district department's grant is not a scope to hand cases around in:
+    its staff may pass an escalated case to a worker over the case, not to a
+    worker of another community of the district."""
+    world = await make_world(session, settings)
+    department = Department(
+        name="城管局", region_id=world.tree.district.id, category_codes=["environment"]
+    )
+    session.add(department)
+    await session.flush()
+    staff = await make_staff(
+        session, "department_staff", world.tree.district, department=department
+    )
+    rid = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()["id"]
+    assert (await act(client, world.h(world.worker), rid, "accept")).status_code == 200
+    r = await act(client, world.h(world.worker), rid, "escalate",
+                  {"reason": "需要职能部门处理", "to": "department", "department_id": department.id})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (await act(client, world.h(staff), rid, "accept")).status_code == 200
+    r = await act(client, world.h(staff), rid, "transfer",
+                  {"assignee_id": world.far_worker.id, "reason": "转派"})  # fmt: skip
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "staff.not_found"
+    r = await act(client, world.h(staff), rid, "transfer",
+                  {"assignee_id": world.leader.id, "reason": "请网格长跟进"})  # fmt: skip
     assert r.status_code == 200, r.text
