@@ -138,6 +138,15 @@ def list_item(
     )
 
 
+def free_text(text: str | None, view: View) -> str | None:
+    """Other written text of a case (rating comment, timeline notes) as
+    ``view`` shows it: a third-party key reads it with phone numbers masked,
+    as it reads the description; the public view gets none of it."""
+    if text is None or view != "client":
+        return text
+    return mask_phones_in_text(text)
+
+
 def description(report: Any, view: View) -> str:
     """The resident's text as ``view`` shows it. Readers other than the author
     and staff (followers, the nearby list, third-party keys) get the placeholder
@@ -240,7 +249,7 @@ def compose(
     rating = (
         RatingRead(
             score=report.rating_score,
-            comment=None if public else report.rating_comment,  # type: ignore[arg-type]
+            comment=None if public else free_text(report.rating_comment, view),  # type: ignore[arg-type]
             at=report.rated_at,
         )
         if report.rating_score and report.rated_at
@@ -331,7 +340,7 @@ def events_read(
                 from_status=e.from_status,
                 to_status=e.to_status,
                 # Public view: what happened and when; no names, phones or written text.
-                note=None if public else e.note,
+                note=None if public else free_text(e.note, view),
                 media=[] if public else [media_read(m, settings) for m in by_event.get(e.id, [])],
                 at=e.created_at,
                 data={} if public else (e.data or {}),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -362,15 +363,22 @@ def window_clause(column: Any, start: datetime | None, end: datetime | None) -> 
     return and_(*conds) if conds else None
 
 
+_DIGIT_RUN = re.compile(r"\d{4}")
+
+
 def search_clause(q: str, *, held_text: bool = True) -> Any:
     """Cases whose number, description or address matches ``q``. ``held_text=False``
-    (a third-party key): text content security holds is not searched, so a
-    search cannot tell what the hidden text says."""
+    (a third-party key, which reads the description masked): text content
+    security holds is not searched, so a search cannot tell what the hidden
+    text says; nor is the description searched for runs of digits, which
+    would tell the digits of a phone number the key reads masked."""
     number_id = parse_number(q)
     like = f"%{q.strip()}%"
     in_text: ColumnElement[bool] = Report.description.ilike(like)
     if not held_text:
         in_text = and_(in_text, Report.moderation == "pass")
+        if _DIGIT_RUN.search(q):
+            in_text = false()
     conds: list[Any] = [in_text, Report.address.ilike(like)]
     if number_id is not None:
         conds.append(Report.id == number_id)
