@@ -11,11 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.auth.dependencies import CurrentAdmin
+from app.auth.dependencies import CurrentAdmin, SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.ratelimit import Rate
 from app.users import service
 from app.users.schemas import (
     RoleGrantCreate,
@@ -127,10 +128,15 @@ async def get_staff(user_id: UserId, principal: CurrentAdmin, session: SessionDe
     "/{user_id}",
     summary="修改工作人员：在岗、停用、重置密码、姓名、手机号",
     response_model=StaffRead,
-    responses=errors(401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422, 429),
 )
 async def update_staff(
-    user_id: UserId, body: StaffUpdate, principal: CurrentAdmin, session: SessionDep
+    request: Request,
+    user_id: UserId,
+    body: StaffUpdate,
+    principal: CurrentAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> StaffRead:
     """只修改请求中出现的字段。停用账号或重置密码会使该账号在所有设备上的登录立即失效。
 
@@ -138,8 +144,17 @@ async def update_staff(
       （修改自己的账号除外）
     - 不能停用自己：409 `staff.cannot_disable_self`
     - 修改自己的密码须带 `current_password`（当前密码），缺少或不正确时 403
-      `staff.current_password_wrong`
+      `staff.current_password_wrong`；与密码登录同一频率限制（429
+      `auth.login_rate_limited`），不能借此猜密码
     """
+    if user_id == principal.id and body.password is not None:
+        # Each try checks the current password: limited like a login attempt.
+        await request.app.state.limiter.hit(
+            f"password:user:{principal.id}",
+            Rate.parse(settings.rate_limit_login),
+            code="auth.login_rate_limited",
+            message="尝试次数过多，请稍后再试",
+        )
     user = await service.update_staff(
         session,
         principal=principal,

@@ -158,3 +158,31 @@ async def test_phone_binding_is_limited_per_user(
     assert statuses == [200, 200, 429]
     assert error_code(r) == "auth.wechat_rate_limited"
     assert len(calls) == 2  # the refused request never reached WeChat
+
+
+async def test_guessing_ones_current_password_is_limited_like_a_login(
+    settings: Settings, bind_sessions: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> None:
+    """Changing one's own password checks the current one: with a stolen token
+    that check must not be a way to guess it faster than the login allows."""
+    from tests.factories import make_staff, make_tree
+
+    tree = await make_tree(session)
+    admin = await make_staff(session, "community_admin", tree.community, password=PASSWORD)
+    url = f"/api/v1/admin/staff/{admin.id}"
+    async with app_with(settings, bind_sessions, **TINY) as (_, client):
+        h = auth(settings, admin)
+        guesses = [
+            await client.patch(
+                url, json={"password": "new-pass-22", "current_password": g}, headers=h
+            )
+            for g in ("guess-1", "guess-2")
+        ]
+        right = await client.patch(
+            url, json={"password": "new-pass-22", "current_password": PASSWORD}, headers=h
+        )
+        other = await client.patch(url, json={"name": "改个名字"}, headers=h)  # not limited
+
+    assert [r.status_code for r in guesses] == [403, 403]
+    assert right.status_code == 429 and error_code(right) == "auth.login_rate_limited"
+    assert other.status_code == 200, other.text
