@@ -21,6 +21,7 @@ from app.core.errors import Invalid, errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page
 from app.core.ratelimit import Rate
+from app.core.rawsql import standalone
 from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
@@ -173,7 +174,7 @@ async def rate_report(
     request: Request, report_id: ReportId, body: RatingBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     """任何评分都会关闭诉求。评价内容经微信内容安全检测，含不当信息时 422 `content.risky`。"""
-    await _check_text(request, user, body.comment)
+    await _check_text(request, user, report_id, body.comment)
     report = await actions.rate(session, user, report_id, body)
     return await answer(request, session, user, report, "owner")
 
@@ -189,17 +190,26 @@ async def reopen_report(
 ) -> ReportRead:
     """回到上次的经办人并重新计算办结期限。原因经微信内容安全检测，含不当信息时 422
     `content.risky`。"""
-    await _check_text(request, user, body.reason)
+    await _check_text(request, user, report_id, body.reason)
     report = await actions.reopen(session, user, report_id, body)
     return await answer(request, session, user, report, "owner")
 
 
-async def _check_text(request: Request, user: Principal, text: str | None) -> None:
+async def _check_text(request: Request, user: Principal, report_id: int, text: str | None) -> None:
     """Content security for what a resident writes on their case: ``risky`` is
     refused, nothing stored. ``review`` or WeChat unavailable is accepted: the
     text is for the author and the staff (a follower's view leaves it out).
-    A network call: made before the request's transaction opens."""
-    await moderation.check_text(request.app.state.wechat, user, text)
+    A network call: made before the request's transaction opens, and only for
+    the reporter's own case (read on its own, outside that transaction), so
+    that guessing ids does not spend the service's WeChat quota."""
+    if not text:
+        return
+    async with standalone(request.app.state.db, write=False) as raw:
+        reporter = await raw.fetchval("SELECT reporter_id FROM report WHERE id = $1", report_id)
+    if reporter is not None and reporter == user.id:
+        await moderation.check_text(request.app.state.wechat, user, text)
+    # Anyone else is refused by the action itself (404, or 403 for staff who
+    # see the case), before anything is stored.
 
 
 @router.post(

@@ -87,3 +87,24 @@ async def test_wechat_down_accepts_the_text(
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("rating", {"score": "unsatisfied", "comment": "别人的诉求我也评一下"}),
+        ("reopen", {"reason": "别人的诉求我也要重办"}),
+    ],
+)
+async def test_no_wechat_call_for_a_case_that_is_not_the_callers(
+    client: httpx.AsyncClient, world: World, app: FastAPI, action: str, body: dict[str, Any]
+) -> None:
+    """Guessing ids must not spend the service's content-security quota: the
+    case is found (and is the caller's) before the text goes to WeChat."""
+    rid = await _resolved(client, world)
+    before = len(_checked(app))
+    for case_id in (rid, rid + 100_000):
+        r = await act(client, world.h(world.other_resident), case_id, action, body)
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "report.not_found"
+    assert len(_checked(app)) == before
