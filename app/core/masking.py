@@ -50,10 +50,27 @@ def _mask_landline(match: re.Match[str]) -> str:
     return f"{area}{'*' * len(hidden)}{tail}"
 
 
-def mask_phones_in_text(text: str) -> str:
-    """Phone numbers a resident wrote into free text, masked as ``mask_phone``
-    masks one: mainland mobiles (``13987654321``, ``139 8765 4321``,
-    ``+86 139-8765-4321`` → ``139****4321``, with the prefix kept) and
-    landlines with their area code (``0391-2345678`` → ``0391-*****78``).
-    Names are left as written: they cannot be told from other words reliably."""
+# A resident identity card number (GB 11643): region, birth date, sequence,
+# check character. Shown as ID numbers usually are: the first six and the
+# last four, the birth date and sequence hidden.
+_ID_CARD = re.compile(
+    r"(?<![0-9０-９])([0-9]{6})((?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))"
+    r"([0-9]{4}|[0-9]{3}[Xx])(?![0-9０-９Xx])"
+)
+
+
+def _mask_id_card(match: re.Match[str]) -> str:
+    head, _birth, tail = match.groups()
+    return f"{head}********{tail}"
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Personal numbers a resident wrote into free text, masked: identity card
+    numbers (``410882199001011234`` → ``410882********1234``), and phone
+    numbers as ``mask_phone`` masks one: mainland mobiles (``13987654321``,
+    ``139 8765 4321``, ``+86 139-8765-4321`` → ``139****4321``, with the prefix
+    kept) and landlines with their area code (``0391-2345678`` →
+    ``0391-*****78``). Names are left as written: they cannot be told from
+    other words reliably."""
+    text = _ID_CARD.sub(_mask_id_card, text)
     return _LANDLINE.sub(_mask_landline, _MOBILE.sub(_mask_mobile, text))

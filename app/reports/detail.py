@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import clock
-from app.core.masking import mask_name, mask_phone, mask_phones_in_text
+from app.core.masking import mask_name, mask_numbers_in_text, mask_phone
 from app.core.settings import Settings
 from app.media.models import Media
 from app.media.service import media_read
@@ -144,7 +144,7 @@ def free_text(text: str | None, view: View) -> str | None:
     as it reads the description; the public view gets none of it."""
     if text is None or view != "client":
         return text
-    return mask_phones_in_text(text)
+    return mask_numbers_in_text(text)
 
 
 def description(report: Any, view: View) -> str:
@@ -155,7 +155,7 @@ def description(report: Any, view: View) -> str:
         return report.description  # type: ignore[no-any-return]
     if report.moderation != "pass":
         return HIDDEN_TEXT
-    return mask_phones_in_text(report.description)
+    return mask_numbers_in_text(report.description)
 
 
 async def read(

@@ -157,7 +157,7 @@ class ReportListItem(BaseModel):
     )
     category: CategoryRef = Field(description="类别")
     description: str = Field(
-        description="描述；内容审核中的文字对他人隐藏，公开视图与 API Key 读取时其中的手机号脱敏"
+        description="描述；内容审核中的文字对他人隐藏，公开视图与 API Key 读取时其中的手机号、身份证号脱敏"
     )
     status: Status = Field(
         description="状态：submitted 待派单、dispatched 已派单待签收、in_progress 办理中、"
