@@ -67,17 +67,33 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def body_fingerprint(method: str, path: str, body: bytes) -> str:
+_UNPARSED: Any = object()
+
+
+def body_fingerprint(method: str, path: str, body: bytes, parsed: Any = _UNPARSED) -> str:
     """``fingerprint`` of a request body, as its content: a JSON body sent again
     with other spacing, key order or escapes is the same body (API.md: "the
     same key with a different body" is refused; a client's JSON library may
-    format a retry differently). Anything else is compared byte for byte."""
-    try:
-        content = json.loads(body)
-    except ValueError:  # not JSON (or not UTF-8): as sent
-        return fingerprint(method, path, body)
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    format a retry differently). Anything else is compared byte for byte.
+    ``parsed``: the body as the route already parsed it, if it did."""
+    if parsed is _UNPARSED:
+        try:
+            parsed = json.loads(body)
+        except ValueError:  # not JSON (or not UTF-8): as sent
+            return fingerprint(method, path, body)
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return fingerprint(method, path, b"json:" + canonical.encode())
+
+
+async def _request_fingerprint(request: Request) -> str:
+    body = await request.body()
+    try:
+        # The JSON the route's body parameter was read from: Starlette keeps
+        # it on the request, so it is not parsed a second time here.
+        parsed = await request.json()
+    except ValueError:  # not JSON (or not UTF-8): compared as sent
+        return fingerprint(request.method, request.url.path, body)
+    return body_fingerprint(request.method, request.url.path, body, parsed)
 
 
 async def claim(db: Database, *, owner: str, key: str, fp: str) -> Claim | JSONResponse:
@@ -204,7 +220,7 @@ async def run_idempotent(
     if not key.strip():
         raise Invalid("idempotency.bad_key", "幂等键不能为空")
     db: Database = request.app.state.db
-    fp = body_fingerprint(request.method, request.url.path, await request.body())
+    fp = await _request_fingerprint(request)
     got = await claim(db, owner=owner, key=key, fp=fp)
     if isinstance(got, JSONResponse):
         return got
