@@ -14,13 +14,14 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.errors import INT64_MAX
 from app.policies.text import normalize_label
 
 Status = Literal["draft", "published", "archived"]
 
 # Ids are 64-bit integers in the database: a larger number is invalid input,
 # not a database error.
-MAX_ID = 2**63 - 1
+MAX_ID = INT64_MAX
 RegionId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 _CONTROL = {chr(c) for c in range(0x20)} - {"\n", "\t", "\r"} | {"\x7f"}
