@@ -135,9 +135,20 @@ class Database:
             await self.read_engine.dispose()
 
 
+_FAILED = "ejiaren.request_failed"
+
+
+def mark_failed(request: Request) -> None:
+    """The handler's error became a response inside the route (Open311 answers
+    errors in its own format): the request's transaction is rolled back, as
+    for an error that reaches the app's handlers."""
+    request.scope[_FAILED] = True
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request, committed once after the
-    handler returns and before the response is sent; rolled back on any error."""
+    handler returns and before the response is sent; rolled back on any error,
+    and when the route turned an error into its answer (``mark_failed``)."""
     db: Database = request.app.state.db
     session = db.session(write=request.method not in _READ_METHODS)
     try:
@@ -146,7 +157,10 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.rollback()
         raise
     else:
-        await session.commit()
+        if request.scope.get(_FAILED):
+            await session.rollback()
+        else:
+            await session.commit()
     finally:
         await session.close()
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.principal import Principal
 from app.core import clock
-from app.core.db import SessionDep
+from app.core.db import SessionDep, mark_failed
 from app.core.errors import (
     INT64_MAX,
     SURROGATE_MESSAGE,
@@ -56,32 +56,40 @@ class Open311Route(APIRoute):
                 return error_response(fmt, Open311Error(400, NUL_MESSAGE))
             try:
                 return await handler(request)
-            except Open311Error as exc:
-                return error_response(fmt, exc)
-            except RateLimited as exc:
-                return error_response(fmt, Open311Error(429, exc.message, exc.headers))
-            except AppError as exc:
-                status = 400 if exc.status_code == 422 else exc.status_code
-                return error_response(fmt, Open311Error(status, exc.message, exc.headers))
-            except RequestValidationError:
-                return error_response(fmt, Open311Error(400, "请求参数有误"))
-            except NulCharacter:
-                return error_response(fmt, Open311Error(400, NUL_MESSAGE))
-            except StarletteHTTPException as exc:
-                return error_response(fmt, Open311Error(exc.status_code, "请求有误"))
             except Exception as exc:
-                # What the app's handlers answer 422 to (core.errors) is the
-                # client's input here too, never a 500.
-                if not_in_repertoire(exc):
-                    return error_response(fmt, Open311Error(400, NUL_MESSAGE))
-                if lone_surrogate(exc):
-                    return error_response(fmt, Open311Error(400, SURROGATE_MESSAGE))
-                if too_large_for_db(exc):
-                    return error_response(fmt, Open311Error(400, "数值超出范围"))
-                log.exception("open311 request failed")
-                return error_response(fmt, Open311Error(500, "服务器内部错误，请稍后再试"))
+                # The error is answered here, inside the request's transaction:
+                # whatever the handler wrote before it is rolled back.
+                mark_failed(request)
+                return error_response(fmt, _spec_error(exc))
 
         return route
+
+
+def _spec_error(exc: Exception) -> Open311Error:
+    """The spec's error for what a handler raised."""
+    if isinstance(exc, Open311Error):
+        return exc
+    if isinstance(exc, RateLimited):
+        return Open311Error(429, exc.message, exc.headers)
+    if isinstance(exc, AppError):
+        status = 400 if exc.status_code == 422 else exc.status_code
+        return Open311Error(status, exc.message, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        return Open311Error(400, "请求参数有误")
+    if isinstance(exc, NulCharacter):
+        return Open311Error(400, NUL_MESSAGE)
+    if isinstance(exc, StarletteHTTPException):
+        return Open311Error(exc.status_code, "请求有误")
+    # What the app's handlers answer 422 to (core.errors) is the client's input
+    # here too, never a 500.
+    if not_in_repertoire(exc):
+        return Open311Error(400, NUL_MESSAGE)
+    if lone_surrogate(exc):
+        return Open311Error(400, SURROGATE_MESSAGE)
+    if too_large_for_db(exc):
+        return Open311Error(400, "数值超出范围")
+    log.exception("open311 request failed", exc_info=exc)
+    return Open311Error(500, "服务器内部错误，请稍后再试")
 
 
 _ERRORS_SCHEMA = {

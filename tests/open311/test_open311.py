@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
@@ -278,3 +278,24 @@ async def test_discovery_services_and_unknown_paths(client: httpx.AsyncClient) -
     assert_spec_error(await client.get(f"{BASE}/services/nope.json"), 404)
     assert_spec_error(await client.get(f"{BASE}/nothing/here.json"), 404)
     assert_spec_error(await client.get(f"{BASE}/services.yaml"), 404)
+
+
+async def test_a_post_refused_after_locating_leaves_no_case(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    # The key is for one community; the point lies in another one's grid. The
+    # refusal comes after the case was located and dispatched: nothing of it
+    # may stay, or the integrator, who got no id, files it again on retry.
+    _, key = await make_api_client(session, world.tree.community)
+    before = await session.scalar(select(func.count()).select_from(Report))
+    for suffix in ("json", "xml"):
+        r = await client.post(
+            f"{BASE}/requests.{suffix}",
+            data=form(key, lat=str(IN_FAR_GRID[1]), long=str(IN_FAR_GRID[0])),
+        )
+        assert r.status_code == 400, r.text
+        if suffix == "json":
+            assert_spec_error(r, 400)
+    session.expire_all()
+    assert await session.scalar(select(func.count()).select_from(Report)) == before
+    assert await session.scalar(select(func.count()).select_from(Open311Request)) == 0
