@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.convenience import hours, scope
 from app.convenience import points as points_service
-from app.convenience import scope
 from app.convenience.catalogue import get_public_service
 from app.convenience.exceptions import (
     AlreadyBooked,
@@ -31,13 +31,16 @@ from app.convenience.exceptions import (
     BookingUnavailable,
     CheckInNotOpen,
     PointInactive,
+    PointUnavailable,
     ServiceNotBookable,
     ServiceNotFound,
     SlotFull,
     SlotInPast,
     SlotNotFound,
+    SlotOutsideHours,
     SlotOutsideServiceRegion,
     SlotStarted,
+    SlotTooFarAhead,
 )
 from app.convenience.models import ACTIVE_BOOKING, Booking, Service, ServicePoint, ServiceSlot
 from app.convenience.schemas import (
@@ -55,10 +58,13 @@ from app.core import clock
 from app.core.clock import SHANGHAI
 from app.core.masking import mask_phone
 from app.core.pagination import split_page
+from app.reports.calendar import load_calendar
 from app.users.models import User
 
 # Staff may check a resident in from an hour before the slot until the end of its day.
 CHECK_IN_EARLY = timedelta(hours=1)
+# Slots are published at most this far ahead.
+MAX_AHEAD = timedelta(days=366)
 MAX_SLOTS_PER_DAY = 500
 
 BookingRow = tuple[Booking, ServiceSlot, Service, ServicePoint]
@@ -158,6 +164,10 @@ async def create_slot(
     now = clock.now()
     if body.start_at <= now:
         raise SlotInPast(details={"field": "start_at"})
+    if body.start_at > now + MAX_AHEAD:
+        raise SlotTooFarAhead(details={"field": "start_at"})
+    if not body.outside_hours:
+        await _check_opening_hours(session, point, body.start_at, body.end_at)
     slot = ServiceSlot(
         service_id=service.id,
         point_id=point.id,
@@ -171,6 +181,41 @@ async def create_slot(
     session.add(slot)
     await session.flush()
     return slot_read(slot, service, point, now)
+
+
+async def _check_opening_hours(
+    session: AsyncSession, point: ServicePoint, start: datetime, end: datetime
+) -> None:
+    """A slot lies inside one opening interval of its day at the point, and not
+    on a holiday the point is closed (hours.py). A point that publishes no hours
+    is not checked; a special session outside them says ``outside_hours``."""
+    intervals = point.opening_hours or []
+    if not intervals:
+        return
+    local = start.astimezone(SHANGHAI)
+    day_start = datetime.combine(local.date(), time(0), tzinfo=SHANGHAI)
+    begins = (start - day_start) // timedelta(minutes=1)
+    ends = -((day_start - end) // timedelta(minutes=1))  # rounded up
+    weekday = local.isoweekday()
+    today = hours.day_hours(intervals, weekday)
+    day_name = hours.WEEKDAY_NAMES[weekday]
+    published = "、".join(f"{h['open']}–{h['close']}" for h in today) or "不营业"
+    details = {"point_id": point.id, "weekday": weekday, "hours": today}
+    if not any(
+        hours.minutes(h["open"]) <= begins and ends <= hours.minutes(h["close"]) for h in today
+    ):
+        raise SlotOutsideHours(
+            message=f"时段不在服务点{day_name}的营业时间（{published}）内；"
+            "营业时间外的专场请设 outside_hours 为 true",
+            details=details,
+        )
+    if not point.open_on_holidays and hours.is_official_holiday(
+        await load_calendar(session), local.date()
+    ):
+        raise SlotOutsideHours(
+            message=f"{local.date():%Y-%m-%d} 为节假日，服务点闭馆；节假日专场请设 outside_hours 为 true",
+            details=details,
+        )
 
 
 async def list_slots(
@@ -216,6 +261,8 @@ async def book(session: AsyncSession, *, principal: Principal, slot_id: int) -> 
     slot, service, point = row
     if not service.active or not service.bookable:
         raise BookingUnavailable(details={"service_id": service.id})
+    if not point.active:
+        raise PointUnavailable(details={"point_id": point.id})
     now = clock.now()
     if slot.start_at <= now:
         raise SlotStarted(details={"slot_id": slot_id})

@@ -50,6 +50,16 @@ class SlotInPast(Invalid):
     message = "时段的开始时间已过，不能发布"
 
 
+class SlotTooFarAhead(Invalid):
+    code = "slot.too_far_ahead"
+    message = "时段最多提前一年发布"
+
+
+class SlotOutsideHours(Invalid):
+    code = "slot.outside_opening_hours"
+    message = "时段不在服务点的营业时间内"
+
+
 class SlotOutsideServiceRegion(Invalid):
     code = "slot.point_outside_service_region"
     message = "该服务点不在此事项的服务范围内"
@@ -63,6 +73,11 @@ class BookingNotFound(NotFound):
 class SlotFull(Conflict):
     code = "booking.full"
     message = "该时段已约满，请选择其他时段"
+
+
+class PointUnavailable(Conflict):
+    code = "booking.point_inactive"
+    message = "该服务点已停用，暂不能预约"
 
 
 class SlotStarted(Conflict):

@@ -38,6 +38,7 @@ from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from app.core.timewin import check_day
 from app.privacy import service as privacy
 from app.reports.schemas import Coord
 
@@ -149,7 +150,7 @@ async def list_slots(
 ) -> Page[SlotRead]:
     """当天开始的全部时段，按开始时间排列，含名额、已约人数与剩余名额；`available`
     表示此刻能否预约。不分页，`next_cursor` 恒为 null。"""
-    day = day or clock.to_shanghai(clock.now()).date()
+    day = check_day(day, "date") if day else clock.to_shanghai(clock.now()).date()
     items = await bookings.list_slots(session, service_id=service_id, day=day, point_id=point_id)
     return Page(items=items, next_cursor=None)
 

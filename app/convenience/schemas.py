@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from app.convenience import hours
+from app.core.timewin import Instant
 
 # The one location object of the API (DESIGN §10), shared with reports.
 from app.reports.schemas import Location
@@ -285,9 +285,14 @@ class SlotCreate(BaseModel):
     )
 
     point_id: int = Field(description="服务点 id（须在调用者管辖范围内）")
-    start_at: AwareDatetime = Field(description="开始时间，ISO 8601 带时区")
-    end_at: AwareDatetime = Field(description="结束时间，ISO 8601 带时区；须晚于开始，最长 24 小时")
+    start_at: Instant = Field(description="开始时间，ISO 8601 带时区")
+    end_at: Instant = Field(description="结束时间，ISO 8601 带时区；须晚于开始，最长 24 小时")
     capacity: int = Field(ge=1, le=1000, description="名额，1–1000")
+    outside_hours: bool = Field(
+        default=False,
+        description="在营业时间外（或节假日闭馆日）办理的专场须设为 true；"
+        "否则时段须落在服务点当天的某段营业时间内",
+    )
 
     @model_validator(mode="after")
     def _start_before_end(self) -> SlotCreate:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from app.core.errors import Invalid
+from app.core.errors import INT64_MAX, Invalid
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,6 +46,10 @@ def id_page(
     )
 
 
+# Our cursors are a few dozen characters.
+MAX_CURSOR = 512
+
+
 def encode_cursor(values: dict[str, Any]) -> str:
     raw = json.dumps(values, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -54,10 +58,12 @@ def encode_cursor(values: dict[str, Any]) -> str:
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR:
+        raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载") from exc
     if not isinstance(value, dict):
         raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载")
@@ -70,7 +76,8 @@ def cursor_id(cursor: str | None) -> int | None:
     if value is None:
         return None
     last = value.get("id")
-    if not isinstance(last, int):
+    # ``True`` is an int to Python, not an id.
+    if type(last) is not int or not 0 < last <= INT64_MAX:
         raise Invalid("pagination.bad_cursor", "分页游标无效，请从第一页重新加载")
     return last
 

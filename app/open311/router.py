@@ -29,6 +29,7 @@ from app.core.errors import (
 )
 from app.core.settings import Settings
 from app.core.textguard import NUL_MESSAGE, NulCharacter, has_nul, target_has_nul
+from app.core.timewin import RANGE_MESSAGE, in_range
 from app.integrations import service as integrations
 from app.open311 import service
 from app.open311.render import Format, Open311Error, error_response, format_of, respond
@@ -226,6 +227,8 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
         raise Open311Error(400, f"{name} 应为 W3C 时间，如 2026-11-01T00:00:00+08:00") from exc
     if parsed.tzinfo is None:
         raise Open311Error(400, f"{name} 须带时区，如 2026-11-01T00:00:00Z")
+    if not in_range(parsed):
+        raise Open311Error(400, f"{name}：{RANGE_MESSAGE}")
     return parsed
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core.errors import Invalid
 from app.core.pagination import Page, decode_cursor, encode_cursor, split_page
+from app.core.timewin import in_range
 from app.org.models import Region
 from app.policies import highlight, repository, text
 from app.policies.exceptions import RegionNotFound
@@ -169,7 +170,12 @@ async def _browse(
             after = (datetime.fromisoformat(value["at"]), value["id"])
         except (KeyError, TypeError, ValueError) as exc:
             raise Invalid(*BAD_CURSOR) from exc
-        if after[0].tzinfo is None or type(after[1]) is not int or not 0 < after[1] <= MAX_ID:
+        if (
+            after[0].tzinfo is None
+            or not in_range(after[0])
+            or type(after[1]) is not int
+            or not 0 < after[1] <= MAX_ID
+        ):
             raise Invalid(*BAD_CURSOR)
     rows, more = split_page(
         await repository.browse(session, filters=filters, after=after, limit=limit + 1), limit

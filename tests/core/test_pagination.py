@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from app.core.errors import Invalid
@@ -32,3 +34,39 @@ def test_id_page_cursor_names_the_last_id_shown() -> None:
 def test_a_cursor_that_is_not_ours_is_refused() -> None:
     with pytest.raises(Invalid):
         cursor_id("not-a-cursor")
+
+
+def _raw(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"id": true}',  # an int to Python, not an id
+        '{"id": false}',
+        '{"id": 0}',
+        '{"id": -5}',
+        '{"id": 9223372036854775808}',
+        '{"id": 1.5}',
+        '{"id": "7"}',
+        "[" * 5000 + "]" * 5000,
+    ],
+)
+def test_a_tampered_cursor_is_refused(value: str) -> None:
+    with pytest.raises(Invalid) as caught:
+        cursor_id(_raw(value))
+    assert caught.value.code == "pagination.bad_cursor"
+
+
+def test_an_overlong_cursor_is_refused_before_decoding() -> None:
+    with pytest.raises(Invalid):
+        cursor_id(_raw('{"id": 7, "pad": "' + "x" * 2000 + '"}'))
+    assert cursor_id(_raw('{"id": 9223372036854775807}')) == 9223372036854775807
+
+
+async def test_a_tampered_cursor_is_422_on_a_list(client: httpx.AsyncClient) -> None:
+    # Before: a boolean id reached the query builder, and every id-paged list was a 500.
+    r = await client.get("/api/v1/services", params={"cursor": _raw('{"id": true}')})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "pagination.bad_cursor"
