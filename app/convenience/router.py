@@ -336,7 +336,10 @@ async def create_slot(
     """服务点所在区划的工作人员（任一工作人员角色）为可预约事项发布时段。
     服务点不在调用者范围内返回 404 `service_point.not_found`；事项不可预约 422
     `service.not_bookable`；服务点不在事项适用区划内 422 `slot.point_outside_service_region`；
-    开始时间已过 422 `slot.in_past`。支持 `Idempotency-Key`。"""
+    开始时间已过 422 `slot.in_past`；超过一年之后 422 `slot.too_far_ahead`。服务点公布了营业
+    时间时，时段须落在当天的某段营业时间内、且不在服务点闭馆的节假日，否则 422
+    `slot.outside_opening_hours`（营业时间外的专场请设 `outside_hours: true`）。
+    时间须在 1970–2199 年之间。支持 `Idempotency-Key`。"""
 
     async def work() -> SlotRead:
         return await bookings.create_slot(
@@ -408,8 +411,8 @@ async def create_booking(
 ) -> BookingRead | Response:
     """占用一个名额，并发预约也绝不超额。已约满 409 `booking.full`；时段已开始 409
     `booking.slot_started`；同一时段已有有效预约 409 `booking.duplicate`；事项暂停预约 409
-    `booking.service_unavailable`；时段不存在 404 `slot.not_found`。
-    支持 `Idempotency-Key`：同一个键重试返回同一条预约。"""
+    `booking.service_unavailable`；服务点已停用 409 `booking.point_inactive`；时段不存在 404
+    `slot.not_found`。支持 `Idempotency-Key`：同一个键重试返回同一条预约。"""
 
     async def work() -> BookingRead:
         return await bookings.book(session, principal=user, slot_id=body.slot_id)
