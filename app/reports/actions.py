@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
@@ -17,7 +17,8 @@ from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.media.service import load_owned_media
 from app.org.models import Department, Region
 from app.reports import access, sla
-from app.reports.models import Category, Report, ReportFollow
+from app.reports.models import Category, Report, ReportEvent, ReportFollow
+from app.reports.moderation import HELD
 from app.reports.schemas import (
     EscalateBody,
     NoteBody,
@@ -46,15 +47,25 @@ async def _move(
     event_type: str,
     principal: Principal | None,
     **event: Any,
-) -> str:
+) -> ReportEvent:
     before = report.status
     after = check(action, before)
     report.status = after
     report.updated_at = clock.now()
-    await add_event(
+    return await add_event(
         session, report, event_type, actor=principal, from_status=before, to_status=after, **event
     )
-    return after
+
+
+async def _keep_verdict(session: AsyncSession, event: ReportEvent, moderation: str) -> None:
+    """The content-security verdict of a note a resident wrote: a note that is
+    not ``pass`` is read only by its author and the staff (``detail.free_text``)."""
+    if moderation == event.moderation:
+        return
+    await session.execute(
+        update(ReportEvent).where(ReportEvent.id == event.id).values(moderation=moderation)
+    )
+    event.moderation = moderation
 
 
 async def accept(session: AsyncSession, principal: Principal, report_id: int) -> Report:
@@ -368,18 +379,28 @@ async def dispatch(
 
 
 async def rate(
-    session: AsyncSession, principal: Principal, report_id: int, body: RatingBody
+    session: AsyncSession,
+    principal: Principal,
+    report_id: int,
+    body: RatingBody,
+    *,
+    moderation: str = "pass",
 ) -> Report:
-    """评价: once per resolution; any score closes the case."""
+    """评价: once per resolution; any score closes the case. ``moderation``:
+    the content-security verdict of the comment, kept with it (and with the
+    event's note, which repeats it)."""
     report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("rate", report.status)
     now = clock.now()
     report.rating_score, report.rating_comment, report.rated_at = body.score, body.comment, now
+    report.rating_moderation = moderation if body.comment else None
     report.closed_at = now
-    await _move(
+    event = await _move(
         session, report, "rate", "rated", principal, note=body.comment, data={"score": body.score}
     )
+    if body.comment:
+        await _keep_verdict(session, event, moderation)
     return report
 
 
@@ -396,9 +417,15 @@ async def helpful(session: AsyncSession, principal: Principal, report_id: int) -
 
 
 async def reopen(
-    session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
+    session: AsyncSession,
+    principal: Principal,
+    report_id: int,
+    body: ReasonBody,
+    *,
+    moderation: str = "pass",
 ) -> Report:
-    """重办: within 7 days of resolution, back to the last owner with a new deadline."""
+    """重办: within 7 days of resolution, back to the last owner with a new
+    deadline. ``moderation``: the content-security verdict of the reason."""
     report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("reopen", report.status)
@@ -411,7 +438,7 @@ async def reopen(
     report.overdue_at = None
     report.accepted_at = now
     await start_resolution_clock(session, report, now)
-    await _move(
+    event = await _move(
         session,
         report,
         "reopen",
@@ -423,6 +450,7 @@ async def reopen(
             "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
         },
     )
+    await _keep_verdict(session, event, moderation)
     return report
 
 
@@ -483,13 +511,43 @@ async def supervise(
 async def review(
     session: AsyncSession, principal: Principal, report_id: int, approve: bool
 ) -> Report:
-    """A person clears (or keeps hidden) text that content security held for review."""
+    """A person clears (or keeps hidden) the case's resident text that content
+    security holds (for review, or not yet checked): the description, the
+    rating comment and the resident's timeline notes, in one decision."""
     report = await locked(session, principal, report_id)
     access.require_admin_over(principal, report)
-    if report.moderation not in ("review", "pending"):
+    notes = list(
+        await session.scalars(
+            select(ReportEvent.id)
+            .where(ReportEvent.report_id == report.id, ReportEvent.moderation.in_(HELD))
+            .order_by(ReportEvent.id)
+        )
+    )
+    description = report.moderation in HELD
+    rating = report.rating_moderation in HELD
+    if not (description or rating or notes):
         raise Conflict("report.not_under_review", "该诉求的文字无需审核")
-    report.moderation = "pass" if approve else "blocked"
-    await add_event(session, report, "reviewed", actor=principal, data={"approved": approve})
+    state = "pass" if approve else "blocked"
+    if description:
+        report.moderation = state
+    if rating:
+        report.rating_moderation = state
+    if notes:
+        await session.execute(
+            update(ReportEvent).where(ReportEvent.id.in_(notes)).values(moderation=state)
+        )
+    await add_event(
+        session,
+        report,
+        "reviewed",
+        actor=principal,
+        data={
+            "approved": approve,
+            "description": description,
+            "rating_comment": rating,
+            "event_ids": notes,
+        },
+    )
     report.updated_at = clock.now()
     return report
 

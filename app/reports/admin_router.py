@@ -156,5 +156,9 @@ async def supervise_report(
 async def review_report(
     request: Request, report_id: ReportId, body: ReviewBody, user: CurrentAdmin, session: SessionDep
 ) -> ReportRead:
+    """一次决定覆盖该诉求中被内容安全拦下待审（review）或暂未能检测（pending）的全部居民文字：
+    描述、评价内容和处理记录中居民写的原因。`approve=true` 放行，其他读者（API Key 等）从此
+    看到原文；`false` 保持隐藏（blocked），只有本人和工作人员可见。没有待审文字时 409
+    `report.not_under_review`。"""
     report = await actions.review(session, user, report_id, body.approve)
     return await answer(request, session, user, report, "staff")

@@ -27,6 +27,7 @@ from app.reports.models import (
     ReportFollow,
     ReportMedia,
 )
+from app.reports.moderation import shown
 from app.reports.schemas import (
     ActorRef,
     CategoryRef,
@@ -138,12 +139,19 @@ def list_item(
     )
 
 
-def free_text(text: str | None, view: View) -> str | None:
+def free_text(text: str | None, view: View, moderation: str | None = "pass") -> str | None:
     """Other written text of a case (rating comment, timeline notes) as
-    ``view`` shows it: a third-party key reads it with phone numbers masked,
-    as it reads the description; the public view gets none of it."""
-    if text is None or view != "client":
+    ``view`` shows it: the public view gets none of it; a third-party key
+    reads it as it reads the description, with phone numbers masked, and the
+    placeholder while content security holds it (``moderation``: the text's
+    verdict; a resident's comment or note held for review or not yet checked
+    is read only by its author and the staff)."""
+    if text is None or view in ("owner", "staff"):
         return text
+    if view == "public":
+        return None
+    if not shown(moderation):
+        return HIDDEN_TEXT
     return mask_numbers_in_text(text)
 
 
@@ -248,8 +256,9 @@ def compose(
     public = view == "public"
     rating = (
         RatingRead(
-            score=report.rating_score,
-            comment=None if public else free_text(report.rating_comment, view),  # type: ignore[arg-type]
+            score=report.rating_score,  # type: ignore[arg-type]
+            comment=free_text(report.rating_comment, view, report.rating_moderation),
+            moderation=report.rating_moderation if report.rating_comment else None,
             at=report.rated_at,
         )
         if report.rating_score and report.rated_at
@@ -340,7 +349,8 @@ def events_read(
                 from_status=e.from_status,
                 to_status=e.to_status,
                 # Public view: what happened and when; no names, phones or written text.
-                note=None if public else free_text(e.note, view),
+                note=free_text(e.note, view, e.moderation),
+                moderation=e.moderation,
                 media=[] if public else [media_read(m, settings) for m in by_event.get(e.id, [])],
                 at=e.created_at,
                 data={} if public else (e.data or {}),

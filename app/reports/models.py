@@ -35,6 +35,12 @@ STATUSES = (
 )
 COMPLEXITIES = ("simple", "general", "complex", "difficult")
 OPEN_PREDICATE = "status IN ('dispatched', 'escalated', 'in_progress', 'submitted')"
+# Resident text stored while WeChat was down, for the background recheck: its
+# queries (``moderation.recheck_pending``) state the same conditions with the
+# constant written into the SQL, so both databases use the small partial
+# indexes below (a few entries) instead of reading both tables every pass.
+PENDING_TEXT_PREDICATE = "moderation = 'pending' OR rating_moderation = 'pending'"
+PENDING_NOTE_PREDICATE = "moderation = 'pending'"
 
 
 class Category(Base):
@@ -112,6 +118,12 @@ class Report(Base):
         ),
         Index("ix_report_grid_id_created_at", "grid_id", "created_at"),
         Index("ix_report_owner_department_id_status", "owner_department_id", "status"),
+        Index(
+            "ix_report_pending_text",
+            "id",
+            postgresql_where=text(PENDING_TEXT_PREDICATE),
+            sqlite_where=text(PENDING_TEXT_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -119,7 +131,9 @@ class Report(Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("category.id"), nullable=False, index=True)
     reporter_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    # Content security: pass | review (held for a person) | pending (WeChat was down).
+    # Content security of the description: pass | review (held for a person) |
+    # pending (WeChat was down) | blocked (found risky later, or kept hidden by
+    # a person). Anything but pass is read only by the author and the staff.
     moderation: Mapped[str] = mapped_column(String(16), nullable=False, default="pass")
     lat: Mapped[float | None] = mapped_column(Float)  # WGS-84
     lng: Mapped[float | None] = mapped_column(Float)
@@ -157,6 +171,9 @@ class Report(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rating_score: Mapped[str | None] = mapped_column(String(24))
     rating_comment: Mapped[str | None] = mapped_column(String(500))
+    # Content security of ``rating_comment``, as ``moderation``; NULL without a
+    # comment (and for comments stored before the verdict was kept): nothing held.
+    rating_moderation: Mapped[str | None] = mapped_column(String(16))
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     helpful: Mapped[bool | None] = mapped_column(Boolean)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
@@ -172,7 +189,15 @@ class ReportEvent(Base):
     """Append-only timeline: every transition, note, photo, rating, reminder."""
 
     __tablename__ = "report_event"
-    __table_args__ = (Index("ix_report_event_report_id_id", "report_id", "id"),)
+    __table_args__ = (
+        Index("ix_report_event_report_id_id", "report_id", "id"),
+        Index(
+            "ix_report_event_pending_note",
+            "id",
+            postgresql_where=text(PENDING_NOTE_PREDICATE),
+            sqlite_where=text(PENDING_NOTE_PREDICATE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     report_id: Mapped[int] = mapped_column(
@@ -184,6 +209,11 @@ class ReportEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+    # Content security of a note a resident wrote (rating comment, reopen
+    # reason), as ``Report.moderation``; staff notes are not checked: pass.
+    moderation: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="pass", server_default="pass"
+    )
     # Machine-readable facts (dispatch rule, grid, assignee, deadlines, rating …).
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -173,9 +173,11 @@ async def get_report(
 async def rate_report(
     request: Request, report_id: ReportId, body: RatingBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
-    """任何评分都会关闭诉求。评价内容经微信内容安全检测，含不当信息时 422 `content.risky`。"""
-    await _check_text(request, user, report_id, body.comment)
-    report = await actions.rate(session, user, report_id, body)
+    """任何评分都会关闭诉求。评价内容经微信内容安全检测，含不当信息时 422 `content.risky`；
+    待人工审核或暂未能检测的评价内容只有本人和工作人员可见，其他读者（如 API Key）看到
+    “（内容审核中）”。"""
+    verdict = await _check_text(request, user, report_id, body.comment)
+    report = await actions.rate(session, user, report_id, body, moderation=verdict)
     return await answer(request, session, user, report, "owner")
 
 
@@ -189,27 +191,29 @@ async def reopen_report(
     request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
     """回到上次的经办人并重新计算办结期限。原因经微信内容安全检测，含不当信息时 422
-    `content.risky`。"""
-    await _check_text(request, user, report_id, body.reason)
-    report = await actions.reopen(session, user, report_id, body)
+    `content.risky`；待人工审核或暂未能检测的原因在处理记录中只有本人和工作人员可见。"""
+    verdict = await _check_text(request, user, report_id, body.reason)
+    report = await actions.reopen(session, user, report_id, body, moderation=verdict)
     return await answer(request, session, user, report, "owner")
 
 
-async def _check_text(request: Request, user: Principal, report_id: int, text: str | None) -> None:
+async def _check_text(request: Request, user: Principal, report_id: int, text: str | None) -> str:
     """Content security for what a resident writes on their case: ``risky`` is
-    refused, nothing stored. ``review`` or WeChat unavailable is accepted: the
-    text is for the author and the staff (a follower's view leaves it out).
+    refused, nothing stored. ``review`` or WeChat unavailable (``pending``) is
+    accepted and returned, to be stored with the text: it is then for the
+    author and the staff until the recheck or a person clears it.
     A network call: made before the request's transaction opens, and only for
     the reporter's own case (read on its own, outside that transaction), so
     that guessing ids does not spend the service's WeChat quota."""
     if not text:
-        return
+        return "pass"
     async with standalone(request.app.state.db, write=False) as raw:
         reporter = await raw.fetchval("SELECT reporter_id FROM report WHERE id = $1", report_id)
     if reporter is not None and reporter == user.id:
-        await moderation.check_text(request.app.state.wechat, user, text)
+        return await moderation.check_text(request.app.state.wechat, user, text)
     # Anyone else is refused by the action itself (404, or 403 for staff who
     # see the case), before anything is stored.
+    return "pass"
 
 
 @router.post(

@@ -129,7 +129,16 @@ class RatingRead(BaseModel):
     score: Score = Field(
         description="satisfied 满意、basically_satisfied 基本满意、unsatisfied 不满意"
     )
-    comment: str | None = Field(None, description="评价内容；公开视图中为空")
+    comment: str | None = Field(
+        None,
+        description="评价内容；公开视图中为空。内容审核未通过前只有本人和工作人员看到原文，"
+        "API Key 读取时为“（内容审核中）”",
+    )
+    moderation: str | None = Field(
+        None,
+        description="评价内容的审核：pass 通过、review 待人工审核、pending 待检测、"
+        "blocked 未通过；无评价内容时为 null",
+    )
     at: datetime = Field(description="评价时间")
 
 
@@ -141,7 +150,15 @@ class EventRead(BaseModel):
         description="事件前的状态；不涉及状态流转的事件（如 progress 进展、转派）为 null"
     )
     to_status: str | None = Field(description="事件后的状态；不涉及状态流转的事件为 null")
-    note: str | None = Field(description="说明或原因；公开视图中为空")
+    note: str | None = Field(
+        description="说明或原因；公开视图中为空。居民写的（重办原因、评价）内容审核未通过前"
+        "只有本人和工作人员看到原文，API Key 读取时为“（内容审核中）”"
+    )
+    moderation: str = Field(
+        "pass",
+        description="说明的审核：pass 通过、review 待人工审核、pending 待检测、blocked 未通过；"
+        "工作人员写的说明为 pass",
+    )
     media: list[MediaRead] = Field(
         default_factory=list, description="随事件上传的照片（限时签名地址）；公开视图中为空列表"
     )
@@ -194,7 +211,9 @@ class ReportRead(ReportListItem):
         None, description="咨询的答复是否被居民标记为有用：标记后为 true，未标记为 null"
     )
     moderation: str = Field(
-        "pass", description="内容审核：pass 通过、review 待人工审核、pending 待检测"
+        "pass",
+        description="描述的内容审核：pass 通过、review 待人工审核、pending 待检测、"
+        "blocked 未通过（只有本人和工作人员可见）",
     )
     reopen_count: int = Field(0, description="重办次数")
     accepted_at: datetime | None = Field(
