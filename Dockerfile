@@ -1,6 +1,7 @@
 # e家人 API image: slim, non-root; migrates the database, then serves with uvicorn.
 # It runs in prod: it refuses to start until EJIAREN_JWT_SECRET,
-# EJIAREN_MEDIA_URL_SECRET and the WeChat app's id and secret are given.
+# EJIAREN_MEDIA_URL_SECRET and the WeChat app's id and secret are given, and
+# EJIAREN_METRICS_TOKEN (or EJIAREN_METRICS_ENABLED=false: no /metrics).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -28,7 +28,7 @@ from app.auth.schemas import (
 )
 from app.core.db import SessionDep
 from app.core.errors import ErrorEnvelope, errors
-from app.core.net import client_ip
+from app.core.net import client_ip, limit_key
 from app.core.ratelimit import Rate
 from app.core.settings import Settings
 from app.wechat.client import WeChatClient, WeChatIdentity
@@ -68,7 +68,7 @@ async def _wechat_login_identity(
 ) -> WeChatIdentity:
     """Per-address limit, then the code exchange, then the per-WeChat-user limit
     (the openid is only known after the exchange)."""
-    address = client_ip(request, settings.trusted_proxies)
+    address = limit_key(client_ip(request, settings.trusted_proxies))
     await _hit(request, settings, f"login:ip:{address}", LOGIN_LIMIT_CODE, LOGIN_LIMIT_MESSAGE)
     identity = await _wechat(request).code2session(body.code)
     await _hit(
@@ -82,7 +82,7 @@ async def _password_login_body(
 ) -> PasswordLoginIn:
     """Per-address and per-username limits: guessing one account's password
     from many addresses is slowed down as much as guessing from one."""
-    address = client_ip(request, settings.trusted_proxies)
+    address = limit_key(client_ip(request, settings.trusted_proxies))
     await _hit(request, settings, f"login:ip:{address}", LOGIN_LIMIT_CODE, LOGIN_LIMIT_MESSAGE)
     await _hit(
         request, settings, f"login:user:{body.username}", LOGIN_LIMIT_CODE, LOGIN_LIMIT_MESSAGE

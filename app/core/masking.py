@@ -30,12 +30,23 @@ def mask_name(name: str | None) -> str | None:
 
 # Digits as residents type them, ASCII or full-width (``\d`` is Unicode-aware);
 # a space or a dash may split the groups. The look-arounds keep longer digit
-# runs (ID card, order and bank numbers) out.
+# runs (ID card, order and bank numbers) out. Every quantifier is bounded and
+# nothing nests, so the work is linear in the length of the text.
 _SEP = r"[ \-－]?"
+# A mobile, alone, with the country code, or with the long-distance 0 in front.
 _MOBILE = re.compile(
-    rf"(?<!\d)((?:[+＋]?[8８][6６]{_SEP})?[1１]\d{{2}})({_SEP}\d{{4}}{_SEP})(\d{{4}})(?!\d)"
+    rf"(?<!\d)((?:[+＋]?[8８][6６]{_SEP}|[0０])?[1１]\d{{2}})({_SEP}\d{{4}}{_SEP})(\d{{4}})(?!\d)"
 )
-_LANDLINE = re.compile(rf"(?<!\d)([(（]?0\d{{2,3}}[)）]?{_SEP})(\d{{5,6}})(\d{{2}})(?!\d)")
+# A landline as it is dialled from another city: the area code is 010 or
+# 02x followed by an 8-digit local number, or 0 and three digits from 3-9
+# followed by 7 or 8 digits; a local number never starts with 0. So an order
+# number that merely starts with 0 (``012345678901``) is not one.
+_LANDLINE = re.compile(
+    rf"(?<!\d)([(（]?[0０](?:"
+    rf"(?:[1１][0０]|[2２]\d)[)）]?{_SEP}(?=\d{{8}}(?!\d))"
+    rf"|[3-9３-９]\d{{2}}[)）]?{_SEP}"
+    r"))([1-9１-９]\d{4,5})(\d{2})(?!\d)"
+)
 
 
 def _mask_mobile(match: re.Match[str]) -> str:
@@ -69,8 +80,9 @@ def mask_numbers_in_text(text: str) -> str:
     numbers (``410882199001011234`` → ``410882********1234``), and phone
     numbers as ``mask_phone`` masks one: mainland mobiles (``13987654321``,
     ``139 8765 4321``, ``+86 139-8765-4321`` → ``139****4321``, with the prefix
-    kept) and landlines with their area code (``0391-2345678`` →
-    ``0391-*****78``). Names are left as written: they cannot be told from
-    other words reliably."""
+    ``+86`` or ``0`` kept) and landlines with their area code (``0391-2345678``
+    → ``0391-*****78``, ``010 62345678`` → ``010 ******78``). Other numbers,
+    even when they start with 0 (order and case numbers), are left as written;
+    so are names: they cannot be told from other words reliably."""
     text = _ID_CARD.sub(_mask_id_card, text)
     return _LANDLINE.sub(_mask_landline, _MOBILE.sub(_mask_mobile, text))

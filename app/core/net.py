@@ -47,6 +47,36 @@ def client_ip(request: Request, trusted_proxies: list[str]) -> str:
     return hops[0] if hops else peer
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as peers and proxies write it: bare, ``[v6]``, ``[v6]:port``
+    or ``v4:port``; None when it is none of these."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def limit_key(address: str) -> str:
+    """The client a per-address rate limit counts: an IPv4 address as it is;
+    an IPv6 address by its /64, since one subscriber gets at least a /64 and
+    can take a new address in it for every request; an IPv4-mapped IPv6
+    address as its IPv4 address. What is not an address ("unknown") is kept
+    as it is. Only for limits: the audit log keeps the full address."""
+    ip = _address(address)
+    if ip is None:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
+    return str(ip)
+
+
 # ------------------------------------------------------------------ outbound
 
 # NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits.

@@ -1,7 +1,8 @@
 """Service settings, read from the environment with the prefix ``EJIAREN_``.
 
 Default secrets exist so that ``dev`` and ``test`` run with no setup at all;
-``prod`` refuses to start while any of them is still in place.
+``prod`` refuses to start while any of them is still in place, and while
+``/metrics`` is served without a token.
 """
 
 from __future__ import annotations
@@ -174,7 +175,9 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(True, description="是否开放 GET /metrics（Prometheus）")
     metrics_token: SecretStr | None = Field(
-        None, description="设置后 /metrics 需带 Authorization: Bearer <token>"
+        None,
+        description="设置后 /metrics 需带 Authorization: Bearer <token>；"
+        "prod 开启 /metrics 时必须设置（至少 32 个字符）",
     )
     metrics_db_cache_seconds: float = Field(
         10.0, ge=0, description="/metrics 中来自数据库的数字（在办、超时、队列积压）缓存秒数"
@@ -212,6 +215,15 @@ class Settings(BaseSettings):
             problems.append("EJIAREN_MEDIA_URL_SECRET 必须设置为至少 32 个字符的随机值")
         if not self.wechat_appid or not self.wechat_secret.get_secret_value():
             problems.append("EJIAREN_WECHAT_APPID 与 EJIAREN_WECHAT_SECRET 必须设置")
+        # Open to anyone, /metrics tells outsiders the load, the backlog and
+        # which routes fail: production serves it only to a token holder.
+        if self.metrics_enabled and (
+            self.metrics_token is None or len(self.metrics_token.get_secret_value()) < 32
+        ):
+            problems.append(
+                "EJIAREN_METRICS_TOKEN 必须设置为至少 32 个字符的随机值"
+                "（或设 EJIAREN_METRICS_ENABLED=false 关闭 /metrics）"
+            )
         if problems:
             raise ValueError("生产环境拒绝启动：" + "；".join(problems))
         return self

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.auth.dependencies import CurrentAdmin, SettingsDep
 from app.core.db import SessionDep
-from app.core.errors import errors
+from app.core.errors import INT64_MAX, errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.core.ratelimit import Rate
@@ -29,8 +29,8 @@ from app.users.schemas import (
 router = APIRouter(prefix="/admin/staff", tags=["staff"])
 
 # Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="工作人员 id")]
-RoleId = Annotated[int, Path(ge=1, le=2**63 - 1, description="角色（授权记录）id")]
+UserId = Annotated[int, Path(ge=1, le=INT64_MAX, description="工作人员 id")]
+RoleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="角色（授权记录）id")]
 
 
 @router.post(

@@ -186,3 +186,64 @@ async def test_guessing_ones_current_password_is_limited_like_a_login(
     assert [r.status_code for r in guesses] == [403, 403]
     assert right.status_code == 429 and error_code(right) == "auth.login_rate_limited"
     assert other.status_code == 200, other.text
+
+
+async def test_login_limit_keys_an_ipv6_client_by_its_64(
+    settings: Settings, bind_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """An IPv6 client owns a whole /64 and can take a new address in it for
+    each request: the limit is on the prefix, not on each address."""
+    async with app_with(settings, bind_sessions, peer=PROXY, trusted_proxies=[PROXY], **TINY) as (
+        _,
+        client,
+    ):
+        rotating = [
+            (
+                await wechat_login(
+                    client, f"demo-v6-{i}", headers={"X-Forwarded-For": f"2001:db8:5:6::{i + 1:x}"}
+                )
+            ).status_code
+            for i in range(3)
+        ]
+        # The next /64 is another client with its own allowance.
+        neighbour = await wechat_login(
+            client, "demo-v6-n", headers={"X-Forwarded-For": "2001:db8:5:7::1"}
+        )
+        passwords = [
+            (
+                await password_login(
+                    client, f"v6user{i}", "x", headers={"X-Forwarded-For": f"2001:db8:9:9::{i + 1}"}
+                )
+            ).status_code
+            for i in range(3)
+        ]
+    assert rotating == [200, 200, 429]
+    assert neighbour.status_code == 200
+    assert passwords == [401, 401, 429]
+
+
+async def test_login_limit_counts_a_mapped_ipv4_client_as_the_ipv4_client(
+    settings: Settings, bind_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with app_with(settings, bind_sessions, peer=PROXY, trusted_proxies=[PROXY], **TINY) as (
+        _,
+        client,
+    ):
+        statuses = [
+            (
+                await wechat_login(client, f"demo-m-{i}", headers={"X-Forwarded-For": xff})
+            ).status_code
+            for i, xff in enumerate(["198.51.100.7", "::ffff:198.51.100.7", "198.51.100.7"])
+        ]
+    assert statuses == [200, 200, 429]
+
+
+async def test_login_limit_from_an_ipv6_peer_without_a_proxy(
+    settings: Settings, bind_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    for i, peer in enumerate(["2001:db8:7:7::a", "2001:db8:7:7::b"]):
+        async with app_with(settings, bind_sessions, peer=peer, **TINY) as (_, client):
+            assert (await wechat_login(client, f"demo-p-{i}")).status_code == 200
+    async with app_with(settings, bind_sessions, peer="2001:db8:7:7::c", **TINY) as (_, client):
+        r = await wechat_login(client, "demo-p-c")
+    assert r.status_code == 429 and error_code(r) == "auth.login_rate_limited"

@@ -57,6 +57,7 @@ def test_prod_starts_with_real_secrets() -> None:
         media_url_secret="m" * 40,  # type: ignore[arg-type]
         wechat_appid="wx123",
         wechat_secret="s" * 32,
+        metrics_token="t" * 32,
         _env_file=None,
     )  # type: ignore[call-arg]
     assert s.env == "prod"
@@ -81,6 +82,7 @@ def test_prod_from_the_environment_names_every_default_secret(
     monkeypatch.setenv("EJIAREN_ENV", "prod")
     monkeypatch.setenv("EJIAREN_WECHAT_APPID", "wx0123456789abcdef")
     monkeypatch.setenv("EJIAREN_WECHAT_SECRET", "s" * 32)
+    monkeypatch.setenv("EJIAREN_METRICS_TOKEN", "t" * 32)
     with pytest.raises(ValidationError) as info:
         Settings(_env_file=None)  # type: ignore[call-arg]
     text = str(info.value)
