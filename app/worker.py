@@ -78,6 +78,7 @@ async def _purge_webhook_secrets(db: Any) -> int:
 async def deliver_outbox(state: Any) -> int:
     """Deliver what is due in the outbox, in batches until nothing due is left
     (bounded, so one pass cannot run forever)."""
+    from app.integrations.webhook_delivery import shared_client
     from app.outbox import DeliveryContext, deliver_due
 
     shared: httpx.AsyncClient | None = getattr(state, "outbox_http", None)
@@ -85,11 +86,13 @@ async def deliver_outbox(state: Any) -> int:
     try:
         ctx = DeliveryContext(settings=state.settings, http=http, db=state.db, wechat=state.wechat)
         sent = 0
-        for _ in range(MAX_OUTBOX_BATCHES):
-            done = await deliver_due(state.db, ctx)
-            sent += done
-            if done < state.settings.outbox_batch_size:
-                break
+        # The webhook deliveries of the whole pass share one client and its connections.
+        async with shared_client():
+            for _ in range(MAX_OUTBOX_BATCHES):
+                done = await deliver_due(state.db, ctx)
+                sent += done
+                if done < state.settings.outbox_batch_size:
+                    break
         return sent
     finally:
         if shared is None:

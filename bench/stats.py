@@ -49,7 +49,8 @@ from app.core.settings import Settings  # noqa: E402
 from app.core.timewin import parse_window  # noqa: E402
 from app.demo_generate import generate, generated_marker  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.stats import rollup, service  # noqa: E402
+from app.stats import rollup, sources  # noqa: E402
+from app.stats.figures import figures as tally_figures  # noqa: E402
 from app.stats.scope import StatsScope  # noqa: E402
 from app.users.models import Membership, User  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -260,7 +261,7 @@ async def base_reference(db: Database) -> dict[str, Any]:
     async with db.session(write=False) as session:
         for key, group in (("summary", "none"), ("breakdown_grid", "region_path")):
             started = time.perf_counter()
-            await service.tallies(
+            await sources.tallies(
                 session,
                 scope=StatsScope(paths=None),
                 region=None,
@@ -320,7 +321,7 @@ async def prove_exact(db: Database) -> dict[str, Any]:
                 lo, hi = parse_window(window.get("from"), window.get("to"))
                 figures = {}
                 for plan in ("auto", "base"):
-                    parts = await service.tallies(
+                    parts = await sources.tallies(
                         session,
                         scope=StatsScope(paths=None),
                         region=None,
@@ -330,7 +331,7 @@ async def prove_exact(db: Database) -> dict[str, Any]:
                         plan=plan,
                     )
                     figures[plan] = {
-                        k: service.figures(t)
+                        k: tally_figures(t)
                         for k, t in parts.items()
                         if t.received or t.overdue_open
                     }

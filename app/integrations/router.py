@@ -6,6 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
+# Imported for what they register: the outbox handler that delivers webhook
+# messages, and the report-event listener that queues them.
+import app.integrations.webhook_delivery  # noqa: F401
+import app.integrations.webhook_events  # noqa: F401
 from app.auth.dependencies import CurrentUser, SettingsDep
 from app.auth.principal import Principal
 from app.core.db import SessionDep

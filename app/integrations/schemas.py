@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.core.timewin import Instant
 
 Scope = Literal["reports:read", "reports:write", "stats:read", "policies:read", "services:read"]
 EventName = Literal["report.created", "report.dispatched", "report.status_changed", "report.rated"]
@@ -32,7 +34,7 @@ class ApiClientCreate(BaseModel):
         "policies:read 政策、services:read 便民服务",
     )
     region_id: int = Field(description="该 Key 限定的区划（含下级），须在创建者的管辖范围内")
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Instant | None = Field(
         None,
         description="过期时间（须带时区，如 2027-06-30T00:00:00+08:00），到期后调用返回 401 "
         "api_key.expired；为空表示不过期。须晚于现在",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from app.auth.principal import Principal
 from app.core.errors import Forbidden
 from app.org import importer
-from app.org.importer import GridFeature, Problem
+from app.org.grid_features import GridFeature, Problem
 from app.org.locator import geometry_from_geojson
 from app.org.models import Region
 from app.org.schemas import ImportResult

@@ -2,8 +2,9 @@
 
 Everything that can be said about a file without the database is checked
 here, for every feature, before anything is written: the names, the geometry
-(closed rings, valid polygons, inside China, not [lat, lng]), duplicates and
-overlaps among the file's own grids. Problems are collected rather than
+(``grid_geometry``: closed rings, valid polygons, inside China, not [lat, lng]),
+duplicates and overlaps among the file's own grids; and, for the import, the
+overlaps with stored grids. Problems are collected rather than
 raised one at a time, so an administrator fixes a file in one round.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from app.core.errors import Invalid
 from app.org import geo
-from app.org.locator import geometry_from_geojson
+from app.org.grid_features import GridFeature, Problem, feature_ref
+from app.org.grid_geometry import OVERLAP_TOLERANCE_M2, parse_geometry
 
 NAME_KEYS = ("district", "street", "community", "grid")
 NAME_LABELS = {"district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
@@ -29,63 +29,8 @@ MAX_NAME_LENGTH = 64
 MAX_CODE_LENGTH = 64
 MAX_FEATURES = 50_000
 MAX_HOUSEHOLDS = 1_000_000
-# Two grids whose intersection is larger than this overlap; shared edges and
-# the slivers left by rounding coordinates to ~1 cm stay far below it.
-OVERLAP_TOLERANCE_M2 = 1.0
 # A problem list longer than this is cut in ``details`` (the count stays exact).
 MAX_REPORTED_PROBLEMS = 100
-
-_VALIDITY_REASONS = {
-    "Self-intersection": "边界自相交",
-    "Ring Self-intersection": "边界环自相交",
-    "Too few points": "顶点太少",
-    "Hole lies outside shell": "内环（洞）位于外环之外",
-    "Holes are nested": "内环相互嵌套",
-    "Interior is disconnected": "面的内部不连通",
-    "Nested shells": "多个外环相互嵌套",
-    "Duplicate Rings": "存在重复的环",
-    "Invalid Coordinate": "坐标无效",
-}
-
-
-@dataclass
-class Problem:
-    feature_index: int
-    code: str
-    message: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.extra,
-            "feature_index": self.feature_index,
-            "code": self.code,
-            "message": self.message,
-        }
-
-
-@dataclass
-class GridFeature:
-    """One valid grid of the file, normalised: 2-D float positions, stripped names."""
-
-    index: int
-    district: str
-    street: str
-    community: str
-    grid: str
-    code: str | None
-    households: int | None
-    boundary: dict[str, Any]
-    boundary_sha: str
-    geometry: BaseGeometry
-
-    @property
-    def name_path(self) -> tuple[str, str, str, str]:
-        return (self.district, self.street, self.community, self.grid)
-
-    @property
-    def label(self) -> str:
-        return "/".join(self.name_path)
 
 
 def boundary_sha(boundary: dict[str, Any]) -> str:
@@ -96,14 +41,6 @@ def boundary_sha(boundary: dict[str, Any]) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def area_m2(geometry: BaseGeometry) -> float:
-    """Approximate area in m² of a small lng/lat geometry (equirectangular at its centre)."""
-    if geometry.is_empty:
-        return 0.0
-    lat = geometry.centroid.y
-    return geometry.area * geo.METRES_PER_DEGREE**2 * math.cos(math.radians(lat))
 
 
 def invalid_file(code: str, message: str, **details: Any) -> Invalid:
@@ -165,12 +102,8 @@ def parse_feature_collection(data: Any) -> list[GridFeature]:
     return grids
 
 
-def _where(index: int) -> str:
-    return f"第 {index + 1} 个要素（features[{index}]）"
-
-
 def _parse_feature(index: int, feature: Any) -> tuple[GridFeature | None, list[Problem]]:
-    where = _where(index)
+    where = feature_ref(index)
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         return None, [
             Problem(index, "regions.invalid_feature", f"{where}不是 GeoJSON Feature 对象")
@@ -209,7 +142,7 @@ def _parse_feature(index: int, feature: Any) -> tuple[GridFeature | None, list[P
 
     code = _code(index, properties.get("code"), problems)
     households = _households(index, properties.get("households"), problems)
-    geometry = _geometry(index, feature.get("geometry"), problems)
+    geometry = parse_geometry(index, feature.get("geometry"), problems)
     if problems or geometry is None:
         return None, problems
     shape, boundary = geometry
@@ -238,7 +171,7 @@ def _code(index: int, value: Any, problems: list[Problem]) -> str | None:
             Problem(
                 index,
                 "regions.invalid_property",
-                f"{_where(index)}的 code（网格编码）应为不超过 {MAX_CODE_LENGTH} 个字符的文本",
+                f"{feature_ref(index)}的 code（网格编码）应为不超过 {MAX_CODE_LENGTH} 个字符的文本",
                 {"property": "code"},
             )
         )
@@ -263,142 +196,12 @@ def _households(index: int, value: Any, problems: list[Problem]) -> int | None:
             Problem(
                 index,
                 "regions.invalid_property",
-                f"{_where(index)}的 households（户数）应为不小于 0 的整数",
+                f"{feature_ref(index)}的 households（户数）应为不小于 0 的整数",
                 {"property": "households"},
             )
         )
         return None
     return number
-
-
-def _geometry(
-    index: int, geometry: Any, problems: list[Problem]
-) -> tuple[BaseGeometry, dict[str, Any]] | None:
-    where = _where(index)
-
-    def bad(code: str, message: str, **extra: Any) -> None:
-        problems.append(Problem(index, code, f"{where}{message}", extra))
-
-    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        kind = geometry.get("type") if isinstance(geometry, dict) else None
-        bad(
-            "regions.invalid_geometry",
-            f"的 geometry 应为 Polygon 或 MultiPolygon（实际为 {kind or '空'}）",
-            reason="type",
-        )
-        return None
-    kind = geometry["type"]
-    raw = geometry.get("coordinates")
-    polygons = [raw] if kind == "Polygon" else raw
-    if not isinstance(polygons, list) or not polygons:
-        bad("regions.invalid_geometry", "的 coordinates 为空或格式不对", reason="structure")
-        return None
-
-    normalised: list[list[list[list[float]]]] = []
-    for p, rings in enumerate(polygons):
-        if not isinstance(rings, list) or not rings:
-            bad("regions.invalid_geometry", "的 coordinates 为空或格式不对", reason="structure")
-            return None
-        out_rings = []
-        for r, ring in enumerate(rings):
-            ring_label = _ring_label(kind, p, r)
-            positions = _positions(ring)
-            if positions is None:
-                bad(
-                    "regions.invalid_geometry",
-                    f"的{ring_label}坐标格式不对（应为 [经度, 纬度] 数组）",
-                    reason="structure",
-                )
-                return None
-            if len(positions) < 4:
-                bad(
-                    "regions.invalid_geometry",
-                    f"的{ring_label}至少需要 4 个坐标点（首尾相同）",
-                    reason="too_few_points",
-                )
-                return None
-            if positions[0] != positions[-1]:
-                bad(
-                    "regions.unclosed_ring",
-                    f"的{ring_label}未闭合：第一个点 {positions[0]} 与最后一个点 {positions[-1]} 不同",
-                    ring=[p, r] if kind == "MultiPolygon" else r,
-                )
-                return None
-            out_rings.append(positions)
-        normalised.append(out_rings)
-
-    for rings in normalised:
-        for ring in rings:
-            for lng, lat in ring:
-                if geo.in_china(lng, lat):
-                    continue
-                if geo.looks_swapped(lng, lat):
-                    bad(
-                        "regions.swapped_coordinates",
-                        f"的坐标 [{lng}, {lat}] 像是把纬度写在了前面；"
-                        "GeoJSON 坐标顺序应为 [经度, 纬度]",
-                        position=[lng, lat],
-                    )
-                else:
-                    bad(
-                        "regions.outside_china",
-                        f"的坐标 [{lng}, {lat}] 不在中国境内（应为 WGS-84 [经度, 纬度]）",
-                        position=[lng, lat],
-                    )
-                return None
-
-    boundary = {
-        "type": kind,
-        "coordinates": normalised[0] if kind == "Polygon" else normalised,
-    }
-    try:
-        shape = geometry_from_geojson(boundary)
-    except (ValueError, shapely.errors.GEOSException) as exc:
-        bad("regions.invalid_geometry", f"的边界无法解析：{exc}", reason="unreadable")
-        return None
-    if not shape.is_valid:
-        explanation = shapely.is_valid_reason(shape)
-        reason = explanation.split("[", 1)[0].strip()
-        text = _VALIDITY_REASONS.get(reason, "边界不是有效的多边形")
-        bad(
-            "regions.invalid_geometry",
-            f"的边界无效：{text}（{explanation}）",
-            reason=reason,
-            explanation=explanation,
-        )
-        return None
-    if area_m2(shape) <= OVERLAP_TOLERANCE_M2:
-        bad("regions.invalid_geometry", "的边界面积为零", reason="empty")
-        return None
-    return shape, boundary
-
-
-def _ring_label(kind: str, polygon: int, ring: int) -> str:
-    name = "外环" if ring == 0 else f"第 {ring} 个内环"
-    if kind == "MultiPolygon":
-        return f"第 {polygon + 1} 个多边形的{name}"
-    return name
-
-
-def _positions(ring: Any) -> list[list[float]] | None:
-    if not isinstance(ring, list):
-        return None
-    out: list[list[float]] = []
-    for position in ring:
-        # Exact type checks: bool is an int, and strings like "113.6" are not numbers.
-        if type(position) is not list or len(position) < 2:
-            return None
-        lng, lat = position[0], position[1]
-        if type(lng) not in _NUMBER_TYPES or type(lat) not in _NUMBER_TYPES:
-            return None
-        if not (math.isfinite(lng) and math.isfinite(lat)):
-            return None
-        # Altitude, when present, means nothing for a grid and is dropped.
-        out.append([float(lng), float(lat)])
-    return out
-
-
-_NUMBER_TYPES = (float, int)
 
 
 def _duplicates(grids: list[GridFeature]) -> list[Problem]:
@@ -412,7 +215,7 @@ def _duplicates(grids: list[GridFeature]) -> list[Problem]:
                 Problem(
                     grid.index,
                     "regions.duplicate_grid",
-                    f"{_where(grid.index)}与第 {first.index + 1} 个要素是同一网格（{grid.label}）",
+                    f"{feature_ref(grid.index)}与第 {first.index + 1} 个要素是同一网格（{grid.label}）",
                     {"other_index": first.index},
                 )
             )
@@ -424,7 +227,7 @@ def _duplicates(grids: list[GridFeature]) -> list[Problem]:
                     Problem(
                         grid.index,
                         "regions.duplicate_grid",
-                        f"{_where(grid.index)}与第 {first.index + 1} 个要素的网格编码相同（{grid.code}）",
+                        f"{feature_ref(grid.index)}与第 {first.index + 1} 个要素的网格编码相同（{grid.code}）",
                         {"other_index": first.index, "grid_code": grid.code},
                     )
                 )
@@ -468,7 +271,7 @@ def overlaps_within(grids: list[GridFeature]) -> list[Problem]:
             Problem(
                 b.index,
                 "regions.overlapping_grids",
-                f"{_where(b.index)}（{b.grid}）与第 {a.index + 1} 个要素（{a.grid}）"
+                f"{feature_ref(b.index)}（{b.grid}）与第 {a.index + 1} 个要素（{a.grid}）"
                 f"的边界重叠约 {overlap:.0f} 平方米",
                 {"other_index": a.index, "overlap_m2": round(overlap, 1)},
             )
@@ -496,7 +299,7 @@ def overlaps_with_existing(
             Problem(
                 grid.index,
                 "regions.overlapping_grids",
-                f"{_where(grid.index)}（{grid.grid}）与已有网格 {label}"
+                f"{feature_ref(grid.index)}（{grid.grid}）与已有网格 {label}"
                 f"的边界重叠约 {overlap:.0f} 平方米",
                 {"existing_grid_id": grid_id, "overlap_m2": round(overlap, 1)},
             )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from app.auth.dependencies import CurrentAdmin
 from app.core.db import SessionDep
-from app.core.errors import AppError, Invalid, NotFound, errors
+from app.core.errors import INT64_MAX, AppError, Invalid, NotFound, errors
 from app.org import geo, grid_import, service
 from app.org.schemas import (
     GRID_IMPORT_BODY_SCHEMA,
@@ -44,7 +44,8 @@ async def _read_json(request: Request, *, max_bytes: int) -> Any:
             raise PayloadTooLarge()
     try:
         return json.loads(bytes(body), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than any GeoJSON needs.
         raise Invalid("regions.invalid_json", "网格文件不是有效的 JSON（GeoJSON）") from exc
 
 
@@ -103,7 +104,7 @@ async def region_tree(
     session: SessionDep,
     region_id: Annotated[
         int | None,
-        Query(ge=1, le=2**63 - 1, description="只返回该区划及其下级；不传则返回整棵树"),
+        Query(ge=1, le=INT64_MAX, description="只返回该区划及其下级；不传则返回整棵树"),
     ] = None,
 ) -> RegionTree:
     """无需登录。返回嵌套的区划节点（不含边界），`items` 为根节点列表；

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import StaffOrStatsKey
 from app.core import clock
 from app.core.db import ReadSessionDep
-from app.core.errors import NotFound, errors
+from app.core.errors import INT64_MAX, NotFound, errors
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.org.models import Region
-from app.stats import export, service
+from app.stats import breakdowns, export, service, sources, windows
 from app.stats.schemas import (
     BannerRead,
     BreakdownItem,
@@ -42,7 +42,7 @@ RegionParam = Annotated[
     int | None,
     Query(
         ge=1,
-        le=2**63 - 1,
+        le=INT64_MAX,
         description="统计区域 ID（区/街道/社区/网格），须在调用者的管辖范围内；不填为调用者可见的全部范围",
     ),
 ]
@@ -65,7 +65,7 @@ async def _context(
 ) -> tuple[StatsScope, Region | None, datetime | None, datetime | None]:
     lo, hi = parse_window(start, end)
     region = await region_in_scope(session, principal, region_id)
-    await service.fold_if_behind(session, request.app.state.db)
+    await sources.fold_if_behind(session, request.app.state.db)
     return scope_for_principal(principal), region, lo, hi
 
 
@@ -75,7 +75,7 @@ def _brief(region: Region | None) -> RegionBrief | None:
     return RegionBrief(id=region.id, name=region.name, level=region.level)
 
 
-def _items(items: list[service.Item]) -> list[BreakdownItem]:
+def _items(items: list[breakdowns.Item]) -> list[BreakdownItem]:
     # Built without validation: the response model validates them once on the way out.
     return [
         BreakdownItem.model_construct(key=i.key, name=i.name, code=i.code, **i.figures)
@@ -122,7 +122,7 @@ async def stats_breakdown(
     end: WindowTo = None,
 ) -> BreakdownRead:
     scope, region, lo, hi = await _context(request, session, principal, region_id, start, end)
-    items = await service.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=by)
+    items = await breakdowns.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=by)
     return BreakdownRead(start=lo, end=hi, region=_brief(region), by=by, items=_items(items))
 
 
@@ -145,7 +145,7 @@ async def stats_trend(
     end: WindowTo = None,
 ) -> TrendRead:
     scope, region, lo, hi = await _context(request, session, principal, region_id, start, end)
-    lo, hi = service.trend_window(lo, hi, interval)
+    lo, hi = windows.trend_window(lo, hi, interval)
     rows = await service.trend(session, scope=scope, region=region, lo=lo, hi=hi, interval=interval)
     return TrendRead(
         start=lo,
@@ -177,15 +177,15 @@ async def stats_ranking(
     end: WindowTo = None,
 ) -> RankingRead:
     scope, region, lo, hi = await _context(request, session, principal, region_id, start, end)
-    items = await service.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=level)
-    ranked = service.rank(items, metric)
+    items = await breakdowns.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=level)
+    ranked = breakdowns.rank(items, metric)
     return RankingRead(
         start=lo,
         end=hi,
         region=_brief(region),
         level=level,
         metric=metric,
-        higher_is_better=service.METRICS[metric],
+        higher_is_better=breakdowns.METRICS[metric],
         items=[
             RankingItem.model_construct(
                 rank=n, value=i.figures[metric], key=i.key, name=i.name, code=i.code, **i.figures
@@ -218,13 +218,13 @@ async def stats_export(
 ) -> Response:
     scope, region, lo, hi = await _context(request, session, principal, region_id, start, end)
     summary = await service.summary(session, scope=scope, region=region, lo=lo, hi=hi)
-    breakdowns = {
-        by: await service.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=by)
+    sheets = {
+        by: await breakdowns.breakdown(session, scope=scope, region=region, lo=lo, hi=hi, by=by)
         for by in export.SHEET_ORDER
     }
     region_name = region.name if region is not None else "全部管辖范围"
     header = export.ExportHeader(region_name=region_name, start=lo, end=hi, as_of=clock.now())
-    content = await asyncio.to_thread(export.workbook, header, summary, breakdowns)
+    content = await asyncio.to_thread(export.workbook, header, summary, sheets)
     filename = f"诉求统计_{region_name}_{export.window_text(lo, hi).split('（')[0]}.xlsx".replace(
         " ", ""
     )
@@ -252,7 +252,7 @@ async def public_banner(
     response: Response,
     session: ReadSessionDep,
     region_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="区域 ID；不填为全部区域")
+        int | None, Query(ge=1, le=INT64_MAX, description="区域 ID；不填为全部区域")
     ] = None,
 ) -> BannerRead:
     cache: dict[int | None, tuple[float, BannerRead]] = (

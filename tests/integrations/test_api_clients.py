@@ -123,6 +123,13 @@ async def test_key_management_is_for_district_admins_within_their_scope(
         # An expiry without a time zone is ambiguous: refused, not guessed.
         {"name": "x", "scopes": ["reports:read"], "region_id": 1, "expires_at": "2030-01-01T00:00"},
         {"name": "x", "scopes": ["reports:read"], "region_id": 1, "expires_at": "soon"},
+        # One step past the calendar's last day once converted to UTC (was a 500).
+        {
+            "name": "x",
+            "scopes": ["reports:read"],
+            "region_id": 1,
+            "expires_at": "9999-12-31T23:59:59-12:00",
+        },
     ],
 )
 async def test_bad_key_requests_are_422(

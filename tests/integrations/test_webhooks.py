@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock, net
 from app.core.settings import Settings
+from app.integrations import webhook_delivery
 from app.integrations.models import ApiClient, Webhook, WebhookDelivery
-from app.integrations.webhooks import event_names, url_problem
+from app.integrations.webhook_events import event_names
+from app.integrations.webhooks import url_problem
 from app.outbox import DeliveryContext, deliver_due
 from app.outbox.models import OutboxMessage
 from app.reports.models import ReportEvent
@@ -233,6 +236,113 @@ async def test_redirects_are_not_followed(
         assert await deliver_due(app.state.db, ctx) == 0
     assert paths == ["/hook"]
     assert await _attempts(session) == [(307, "HTTP 307")]
+
+
+class _Counted:
+    """How many vetted transports (so clients) were built, how many TCP
+    connections they opened, and how many were closed."""
+
+    def __init__(self) -> None:
+        self.transports = 0
+        self.connections = 0
+        self.closed = 0
+
+    def patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        counted = self
+
+        class Backend(httpcore.AnyIOBackend):
+            async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+                counted.connections += 1
+                return await super().connect_tcp(*args, **kwargs)
+
+        class Transport(net.VettedTransport):
+            def __init__(self, **kwargs: Any) -> None:
+                counted.transports += 1
+                super().__init__(network_backend=Backend(), **kwargs)
+
+            async def aclose(self) -> None:
+                counted.closed += 1
+                await super().aclose()
+
+        monkeypatch.setattr(net, "VettedTransport", Transport)
+
+
+async def test_the_deliveries_of_a_pass_share_one_client(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside ``shared_client()`` several messages to one receiver go through
+    one vetted client and one kept-alive connection, closed when the block ends."""
+    counted = _Counted()
+    counted.patch(monkeypatch)
+    receiver = Receiver([])
+    async with serve(receiver) as base, httpx.AsyncClient() as http:
+        await _queue_one(client, session, world, f"{base}/hook")
+        for _ in range(2):
+            await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+        ctx = DeliveryContext(
+            settings=app.state.settings, http=http, db=app.state.db, wechat=app.state.wechat
+        )
+        async with webhook_delivery.shared_client():
+            assert await deliver_due(app.state.db, ctx) == 3
+            assert counted.closed == 0
+    assert len(receiver.got) == 3
+    assert all(g.signature == sign("s" * 64, g.body) for g in receiver.got)
+    assert len({g.json()["id"] for g in receiver.got}) == 3
+    assert (counted.transports, counted.connections, counted.closed) == (1, 1, 1)
+    assert await _attempts(session) == [(200, None)] * 3
+
+
+async def test_the_worker_pass_delivers_through_one_client(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's outbox pass is such a block: three messages, one client."""
+    from app.worker import deliver_outbox
+
+    counted = _Counted()
+    counted.patch(monkeypatch)
+    receiver = Receiver([])
+    async with serve(receiver) as base:
+        await _queue_one(client, session, world, f"{base}/hook")
+        for _ in range(2):
+            await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+        assert await deliver_outbox(app.state) >= 3
+    assert len(receiver.got) == 3
+    assert (counted.transports, counted.connections, counted.closed) == (1, 1, 1)
+
+
+async def test_a_shared_client_keeps_no_cookie(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    world: World,
+) -> None:
+    """A receiver that sets a cookie never gets it back: deliveries sharing a
+    client send what deliveries with a client each would."""
+    cookies: list[str | None] = []
+
+    async def cookie_setting(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        cookies.append(dict(scope["headers"]).get(b"cookie", b"").decode() or None)
+        headers = [(b"set-cookie", b"session=abc; Path=/")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with serve(cookie_setting) as base, httpx.AsyncClient() as http:
+        await _queue_one(client, session, world, f"{base}/hook")
+        await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+        ctx = DeliveryContext(
+            settings=app.state.settings, http=http, db=app.state.db, wechat=app.state.wechat
+        )
+        async with webhook_delivery.shared_client():
+            assert await deliver_due(app.state.db, ctx) == 2
+    assert cookies == [None, None]
 
 
 @pytest.mark.parametrize(

@@ -266,8 +266,10 @@ async def test_a_bad_feature_refuses_the_whole_file(
         ),
         (b'{"type": "FeatureCollection", "features": {}}', "regions.not_feature_collection"),
         (b'{"type": "FeatureCollection", "features": []}', "regions.no_features"),
+        # Nesting deeper than the parser can follow (was a 500).
+        (b"[" * 100_000 + b"]" * 100_000, "regions.invalid_json"),
     ],
-    ids=["not json", "NaN", "array", "single feature", "features not a list", "empty"],
+    ids=["not json", "NaN", "array", "single feature", "features not a list", "empty", "deep"],
 )
 async def test_a_body_that_is_not_a_feature_collection_is_refused(
     client: httpx.AsyncClient,

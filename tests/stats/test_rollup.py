@@ -22,7 +22,7 @@ from app.core import clock
 from app.core.settings import Settings
 from app.core.timewin import parse_window
 from app.reports.models import Report
-from app.stats import rollup, service
+from app.stats import breakdowns, rollup, service, sources, windows
 from app.stats.scope import StatsScope, scope_for_principal
 from tests.factories import make_user
 from tests.reports.helpers import act
@@ -54,7 +54,7 @@ def postgres_only(session: AsyncSession) -> None:
 
 
 async def every_figure(
-    session: AsyncSession, scope: StatsScope, region: Any, plan: service.Plan
+    session: AsyncSession, scope: StatsScope, region: Any, plan: sources.Plan
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for start, end in WINDOWS:
@@ -64,11 +64,11 @@ async def every_figure(
             session, scope=scope, region=region, lo=lo, hi=hi, plan=plan
         )
         for by in ("street", "community", "grid", "worker", "category"):
-            items = await service.breakdown(
+            items = await breakdowns.breakdown(
                 session, scope=scope, region=region, lo=lo, hi=hi, by=by, plan=plan
             )
             out[f"{by} {key}"] = [(i.key, i.name, i.figures) for i in items]
-        tlo, thi = service.trend_window(lo, hi, "day")
+        tlo, thi = windows.trend_window(lo, hi, "day")
         for interval in ("day", "week", "month"):
             out[f"trend {interval} {key}"] = await service.trend(
                 session, scope=scope, region=region, lo=tlo, hi=thi, interval=interval, plan=plan
@@ -156,7 +156,7 @@ async def test_a_deleted_case_leaves_no_empty_group(session: AsyncSession, fixed
     )
     await session.execute(text("DELETE FROM report WHERE id = :id"), {"id": rid})
     for plan in ("auto", "base"):
-        items = await service.breakdown(
+        items = await breakdowns.breakdown(
             session,
             scope=StatsScope(paths=None),
             region=None,
@@ -296,24 +296,24 @@ def test_split_windows() -> None:
 
     lo = datetime(2026, 9, 15, tzinfo=SHANGHAI)
     hi = datetime(2026, 11, 15, 6, tzinfo=SHANGHAI)
-    cut = service.split(lo, hi, "month")
+    cut = windows.split(lo, hi, "month")
     assert (str(cut.first), str(cut.end)) == ("2026-10-01", "2026-11-01")
     assert cut.edges == (
         (lo, datetime(2026, 10, 1, tzinfo=SHANGHAI)),
         (datetime(2026, 11, 1, tzinfo=SHANGHAI), hi),
     )
-    cut = service.split(lo, hi, "day")
+    cut = windows.split(lo, hi, "day")
     assert (str(cut.first), str(cut.end)) == ("2026-09-15", "2026-11-15")
     assert cut.edges == ((datetime(2026, 11, 15, tzinfo=SHANGHAI), hi),)
     # From a midnight to 03:00: no whole day, one edge.
-    cut = service.split(lo, lo + timedelta(hours=3), "day")
+    cut = windows.split(lo, lo + timedelta(hours=3), "day")
     assert cut.first == cut.end and cut.edges == ((lo, lo + timedelta(hours=3)),)
     # Inside one day: one edge.
-    cut = service.split(lo + timedelta(hours=1), lo + timedelta(hours=3), "day")
+    cut = windows.split(lo + timedelta(hours=1), lo + timedelta(hours=3), "day")
     assert not cut.whole and cut.edges == ((lo + timedelta(hours=1), lo + timedelta(hours=3)),)
     # Across one boundary, with no whole period between: an edge on each side.
-    cut = service.split(lo, datetime(2026, 10, 10, tzinfo=SHANGHAI), "month")
+    cut = windows.split(lo, datetime(2026, 10, 10, tzinfo=SHANGHAI), "month")
     october = datetime(2026, 10, 1, tzinfo=SHANGHAI)
     assert cut.edges == ((lo, october), (october, datetime(2026, 10, 10, tzinfo=SHANGHAI)))
-    cut = service.split(None, None, "month")
+    cut = windows.split(None, None, "month")
     assert cut.whole and cut.first is None and cut.end is None and cut.edges == ()
