@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from app.auth.dependencies import (
@@ -16,6 +16,7 @@ from app.auth.dependencies import (
 from app.auth.principal import ADMIN_ROLES
 from app.core.db import SessionDep
 from app.core.errors import NotFound, errors
+from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.org.models import Region
@@ -141,10 +142,22 @@ async def decide_extension(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def supervise_report(
-    request: Request, report_id: ReportId, body: NoteBody, user: CurrentStaff, session: SessionDep
-) -> ReportRead:
-    report = await actions.supervise(session, user, report_id, body.note)
-    return await answer(request, session, user, report, "staff")
+    request: Request,
+    report_id: ReportId,
+    body: NoteBody,
+    user: CurrentStaff,
+    session: SessionDep,
+    key: IdempotencyKey = None,
+) -> ReportRead | Response:
+    """每次调用追加一条督办意见。支持 `Idempotency-Key`：重试带同一个键返回第一次的结果。"""
+
+    async def work() -> ReportRead:
+        report = await actions.supervise(session, user, report_id, body.note)
+        return await answer(request, session, user, report, "staff")
+
+    return await run_idempotent(
+        request, session, owner=f"user:{user.id}", key=key, status_code=200, work=work
+    )
 
 
 @router.post(

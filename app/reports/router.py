@@ -322,10 +322,23 @@ async def accept_report(
     responses=errors(401, 403, 404, 409, 422),
 )
 async def report_progress(
-    request: Request, report_id: ReportId, body: NoteBody, user: CurrentUser, session: SessionDep
-) -> ReportRead:
-    report = await actions.progress(session, user, report_id, body)
-    return await answer(request, session, user, report, "staff")
+    request: Request,
+    report_id: ReportId,
+    body: NoteBody,
+    user: CurrentUser,
+    session: SessionDep,
+    key: IdempotencyKey = None,
+) -> ReportRead | Response:
+    """每次调用追加一条进展记录（可带照片）。支持 `Idempotency-Key`：网络重试带同一个键
+    返回第一次的结果，不会重复记录。"""
+
+    async def work() -> ReportRead:
+        report = await actions.progress(session, user, report_id, body)
+        return await answer(request, session, user, report, "staff")
+
+    return await run_idempotent(
+        request, session, owner=f"user:{user.id}", key=key, status_code=200, work=work
+    )
 
 
 @router.post(
@@ -396,10 +409,18 @@ async def request_extension(
     body: ExtensionBody,
     user: CurrentUser,
     session: SessionDep,
-) -> ReportRead:
-    await extensions.request_extension(session, user, report_id, body)
-    report, view = await access.get_visible(session, user, report_id)
-    return await answer(request, session, user, report, view)
+    key: IdempotencyKey = None,
+) -> ReportRead | Response:
+    """支持 `Idempotency-Key`：重试带同一个键返回第一次的结果。"""
+
+    async def work() -> ReportRead:
+        await extensions.request_extension(session, user, report_id, body)
+        report, view = await access.get_visible(session, user, report_id)
+        return await answer(request, session, user, report, view)
+
+    return await run_idempotent(
+        request, session, owner=f"user:{user.id}", key=key, status_code=200, work=work
+    )
 
 
 @router.post(
