@@ -186,36 +186,35 @@ async def create_slot(
 async def _check_opening_hours(
     session: AsyncSession, point: ServicePoint, start: datetime, end: datetime
 ) -> None:
-    """A slot lies inside one opening interval of its day at the point, and not
-    on a holiday the point is closed (hours.py). A point that publishes no hours
-    is not checked; a special session outside them says ``outside_hours``."""
+    """The point is open without a break for the whole slot (touching intervals
+    count as one: a day open 08:30–12:00 and 12:00–17:30, or open across
+    midnight), and the slot falls on no holiday the point is closed (hours.py).
+    A point that publishes no hours is not checked; a special session outside
+    them says ``outside_hours``."""
     intervals = point.opening_hours or []
     if not intervals:
         return
     local = start.astimezone(SHANGHAI)
-    day_start = datetime.combine(local.date(), time(0), tzinfo=SHANGHAI)
-    begins = (start - day_start) // timedelta(minutes=1)
-    ends = -((day_start - end) // timedelta(minutes=1))  # rounded up
     weekday = local.isoweekday()
     today = hours.day_hours(intervals, weekday)
-    day_name = hours.WEEKDAY_NAMES[weekday]
     published = "、".join(f"{h['open']}–{h['close']}" for h in today) or "不营业"
     details = {"point_id": point.id, "weekday": weekday, "hours": today}
-    if not any(
-        hours.minutes(h["open"]) <= begins and ends <= hours.minutes(h["close"]) for h in today
-    ):
+    if not hours.covers(intervals, start, end):
         raise SlotOutsideHours(
-            message=f"时段不在服务点{day_name}的营业时间（{published}）内；"
+            message=f"时段不在服务点{hours.WEEKDAY_NAMES[weekday]}的营业时间（{published}）内；"
             "营业时间外的专场请设 outside_hours 为 true",
             details=details,
         )
-    if not point.open_on_holidays and hours.is_official_holiday(
-        await load_calendar(session), local.date()
-    ):
-        raise SlotOutsideHours(
-            message=f"{local.date():%Y-%m-%d} 为节假日，服务点闭馆；节假日专场请设 outside_hours 为 true",
-            details=details,
-        )
+    if point.open_on_holidays:
+        return
+    calendar = await load_calendar(session)
+    last = (end - timedelta(microseconds=1)).astimezone(SHANGHAI).date()
+    for day in sorted({local.date(), last}):
+        if hours.is_official_holiday(calendar, day):
+            raise SlotOutsideHours(
+                message=f"{day:%Y-%m-%d} 为节假日，服务点闭馆；节假日专场请设 outside_hours 为 true",
+                details=details,
+            )
 
 
 async def list_slots(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import chinese_calendar
@@ -100,3 +100,36 @@ def is_open(
         minutes(i["open"]) <= now_minutes < minutes(i["close"])
         for i in day_hours(intervals, local.isoweekday())
     )
+
+
+def stretches(
+    intervals: Iterable[Mapping[str, Any]], first_day: date, days: int = 2
+) -> list[tuple[datetime, datetime]]:
+    """The opening intervals of ``days`` days from ``first_day`` as Shanghai
+    datetimes, in order, touching ones merged: a 12:00 close and a 12:00 open,
+    or a 24:00 close and the next day's 00:00 open, are one stretch open."""
+    spans = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        midnight = datetime.combine(day, time(0), tzinfo=SHANGHAI)
+        for h in day_hours(intervals, day.isoweekday()):
+            spans.append(
+                (
+                    midnight + timedelta(minutes=minutes(h["open"])),
+                    midnight + timedelta(minutes=minutes(h["close"])),
+                )
+            )
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def covers(intervals: Iterable[Mapping[str, Any]], start: datetime, end: datetime) -> bool:
+    """Whether the point is open without a break from ``start`` to ``end``
+    (at most a day apart, as a slot is)."""
+    first_day = start.astimezone(SHANGHAI).date()
+    return any(lo <= start and end <= hi for lo, hi in stretches(list(intervals), first_day))

@@ -73,6 +73,9 @@ def limit_key(address: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
+        if ip in _NAT64:
+            # IPv4 clients behind a NAT64 gateway share its /96, not one client's /64.
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
     return str(ip)
 
@@ -241,6 +244,9 @@ class _ResponseStream(httpx.AsyncByteStream):
                 await close()
 
 
+KEEPALIVE_SECONDS = 5.0
+
+
 @lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
@@ -264,6 +270,9 @@ class VettedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or _ssl_context(),
+            # A receiver may close an idle connection at any moment; one kept
+            # only briefly is rarely reused after the other side dropped it.
+            keepalive_expiry=KEEPALIVE_SECONDS,
             network_backend=_VettedBackend(
                 allow_private=allow_private, resolve=resolve, inner=network_backend
             ),

@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
@@ -197,6 +204,15 @@ class Settings(BaseSettings):
     def wechat_offline(self) -> bool:
         """No appid in dev/test: the built-in fake WeChat answers instead of the real one."""
         return self.env != "prod" and not self.wechat_appid
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _trim_token(cls, value: object) -> object:
+        # A token read from a secret file often ends with a newline, which no
+        # client sends: it would never match.
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_prod(self) -> Settings:

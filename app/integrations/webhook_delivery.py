@@ -99,8 +99,10 @@ async def shared_client() -> AsyncIterator[None]:
         yield
     finally:
         _shared.reset(token)
-        for http in clients.values():
-            await http.aclose()
+        # Every client is closed, even when closing another one fails.
+        async with contextlib.AsyncExitStack() as stack:
+            for http in clients.values():
+                stack.push_async_callback(http.aclose)
 
 
 @contextlib.asynccontextmanager

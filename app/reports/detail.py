@@ -258,7 +258,8 @@ def compose(
         RatingRead(
             score=report.rating_score,  # type: ignore[arg-type]
             comment=free_text(report.rating_comment, view, report.rating_moderation),
-            moderation=report.rating_moderation if report.rating_comment else None,
+            # A follower reads no comment, nor whether it was held.
+            moderation=report.rating_moderation if report.rating_comment and not public else None,
             at=report.rated_at,
         )
         if report.rating_score and report.rated_at
@@ -350,7 +351,7 @@ def events_read(
                 to_status=e.to_status,
                 # Public view: what happened and when; no names, phones or written text.
                 note=free_text(e.note, view, e.moderation),
-                moderation=e.moderation,
+                moderation="pass" if public else e.moderation,
                 media=[] if public else [media_read(m, settings) for m in by_event.get(e.id, [])],
                 at=e.created_at,
                 data={} if public else (e.data or {}),

@@ -14,6 +14,13 @@ comment's verdict (NULL: no comment, or one stored before this revision),
 for staff notes). Two partial indexes hold only what still waits for the
 background recheck, so its every pass reads a few index entries instead of
 both tables.
+
+A downgrade drops the verdicts with the columns: upgrading again marks every
+note ``pass`` and every comment unchecked (NULL), so text still held at the
+downgrade becomes readable to API keys. Clear or block held text (``POST
+/admin/reports/{id}/review``) before downgrading past this revision. The
+indexes are built without ``CONCURRENTLY``, like every index here: the
+builds hold writes to the two tables for the length of one scan of each.
 """
 from collections.abc import Sequence
 

@@ -199,3 +199,34 @@ async def test_a_point_taken_out_of_service_takes_no_bookings(
     assert await session.scalar(select(func.count()).select_from(Booking)) == 0
     await session.refresh(slot)
     assert slot.booked == 0
+
+
+async def test_touching_intervals_are_one_stretch_open(
+    client: httpx.AsyncClient, session: AsyncSession, w: World, service: Service
+) -> None:
+    # Open 08:30–12:00 and 12:00–17:30 on Tuesdays: no break at noon. Open
+    # 20:00–24:00 on Tuesdays and 00:00–02:00 on Wednesdays: open across midnight.
+    point = await make_point(
+        session,
+        w.tree.grid,
+        opening_hours=[
+            {"weekday": 2, "open": "08:30", "close": "12:00"},
+            {"weekday": 2, "open": "12:00", "close": "17:30"},
+            {"weekday": 2, "open": "20:00", "close": "24:00"},
+            {"weekday": 3, "open": "00:00", "close": "02:00"},
+        ],
+    )
+    for start, end in (
+        ("2026-11-24T11:00:00", "2026-11-24T13:00:00"),
+        ("2026-11-24T23:00:00", "2026-11-25T01:00:00"),
+        ("2026-11-24T20:00:00", "2026-11-25T02:00:00"),
+    ):
+        r = await publish(client, w, service, point, **at(start, end))
+        assert r.status_code == 201, (start, r.text)
+    for start, end in (
+        ("2026-11-24T17:00:00", "2026-11-24T20:30:00"),  # across the evening break
+        ("2026-11-24T23:00:00", "2026-11-25T02:30:00"),  # past the Wednesday close
+    ):
+        r = await publish(client, w, service, point, **at(start, end))
+        assert r.status_code == 422, (start, r.text)
+        assert r.json()["error"]["code"] == "slot.outside_opening_hours"

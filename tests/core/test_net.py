@@ -45,6 +45,9 @@ def test_client_ip(peer: str, xff: str | None, trusted: list[str], expected: str
         # An IPv4 client seen through IPv6 is the IPv4 client.
         ("::ffff:203.0.113.9", "203.0.113.9"),
         ("::ffff:cb00:7109", "203.0.113.9"),
+        # IPv4 clients behind a NAT64 gateway: each its own key, not the gateway's.
+        ("64:ff9b::203.0.113.9", "203.0.113.9"),
+        ("64:ff9b::cb00:710a", "203.0.113.10"),
         # As some proxies write them: brackets, a port.
         ("[2001:db8:1:2::1]", "2001:db8:1:2::/64"),
         ("[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"),

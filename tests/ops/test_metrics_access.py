@@ -47,6 +47,13 @@ def test_prod_starts_with_a_metrics_token_or_with_metrics_off() -> None:
     assert _prod(metrics_enabled=False).metrics_enabled is False
 
 
+def test_a_token_from_a_secret_file_loses_its_newline() -> None:
+    s = _prod(metrics_token=f"{TOKEN}\n")
+    assert s.metrics_token is not None and s.metrics_token.get_secret_value() == TOKEN
+    with pytest.raises(ValidationError):
+        _prod(metrics_token=" " * 40)
+
+
 def test_dev_and_test_still_serve_metrics_without_a_token() -> None:
     for env in ("dev", "test"):
         s = Settings(env=env, _env_file=None)  # type: ignore[call-arg]

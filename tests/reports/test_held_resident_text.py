@@ -89,6 +89,9 @@ async def test_rating_comment_held_for_review_is_for_author_and_staff_only(
     assert case["rating"]["comment"] is None
     assert _note(case, "rated") is None
     assert COMMENT not in str(case)
+    # Nor whether the resident's text was held.
+    assert case["rating"]["moderation"] is None
+    assert _event(case, "rated")["moderation"] == "pass"
 
 
 async def test_approved_text_and_staff_notes_stay_readable(
@@ -203,6 +206,7 @@ async def test_reopen_reason_held_for_review_in_the_timeline(
     assert REASON not in str(case)
     case = await _read(client, world.h(world.other_resident), rid)
     assert _note(case, "reopened") is None
+    assert _event(case, "reopened")["moderation"] == "pass"
     assert REASON not in str(case)
 
 
