@@ -14,9 +14,11 @@ from typing import Literal
 from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
+from app.auth.principal import ADMIN_ROLES, STAFF_ROLES, WORKER_ROLES, Principal
 from app.core.errors import Forbidden, NotFound
+from app.org.models import Region
 from app.reports.models import Report, ReportFollow
+from app.users.models import Membership, User
 
 # How much of a case its reader sees: ``owner`` the reporter, ``staff`` the staff
 # in scope, ``client`` a third-party API key (as staff, but the description as
@@ -91,6 +93,52 @@ async def get_visible(
     if followed is not None:
         return report, "public"
     raise NotFound(*NOT_FOUND)
+
+
+def require_staff(principal: Principal) -> None:
+    """A staff action called by anyone else (a resident): 403 before the case is
+    looked up (API.md: a route not for the caller's role is 403), so the answer
+    depends neither on the case's existence nor on its status."""
+    if not principal.roles & STAFF_ROLES:
+        raise Forbidden("auth.staff_only", "仅限工作人员使用")
+
+
+async def may_own(session: AsyncSession, user_id: int | None, report: Report) -> bool:
+    """Whether ``user_id`` can still act as the case's owner: an active account
+    (not disabled, not deleted) that still holds a worker or admin role over
+    the case's region or in its community (where an admin may have handed it
+    to them), or the staff role of the department that owns it."""
+    if user_id is None:
+        return False
+    user = await session.get(User, user_id)
+    if user is None or user.disabled or user.deleted_at is not None:
+        return False
+    area = report.region_path
+    grid = await session.get(Region, report.grid_id) if report.grid_id else None
+    if grid is not None and grid.parent_id is not None:
+        community = await session.get(Region, grid.parent_id)
+        area = community.path if community is not None else area
+    rows = (
+        await session.execute(
+            select(Membership.role, Membership.department_id, Region.path)
+            .outerjoin(Region, Region.id == Membership.region_id)
+            .where(Membership.user_id == user_id)
+        )
+    ).all()
+    return any(
+        role == "superadmin"
+        or (
+            role == "department_staff"
+            and report.owner_department_id is not None
+            and department_id == report.owner_department_id
+        )
+        or (
+            role in WORKER_ROLES | ADMIN_ROLES
+            and bool(path)
+            and (report.region_path.startswith(path) or bool(area and path.startswith(area)))
+        )
+        for role, department_id, path in rows
+    )
 
 
 def require_reporter(principal: Principal, report: Report) -> None:

@@ -1,22 +1,32 @@
-"""Lifecycle actions on a case (DESIGN §4). Each one loads the case locked for
-update, checks the caller's right, checks the state table, changes the case
+"""Lifecycle actions on a case (DESIGN §4). Each one checks the caller's role
+(403), loads the case locked for update if the caller may see it (404), checks
+the state table (409) and the caller's right over the case, changes the case
 and appends an event — all in the request's transaction, so two people acting
-at once cannot both win."""
+at once cannot both win.
+
+Every change of a case through the ORM bumps its ``version`` (the mapper's
+version counter), under the row lock. An action whose outcome the state table
+cannot tell apart from a later one (a transfer keeps the status) is judged
+against the case as the caller's request found it: it reads ``version`` before
+taking the lock, and a case changed meanwhile — another action committed while
+this one waited for the lock — is 409 ``conflict.concurrent_update``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
 from app.core import clock
+from app.core.db import SQLITE_IMMEDIATE
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.media.service import load_owned_media
 from app.org.models import Department, Region
-from app.reports import access, sla
+from app.reports import access, extensions, sla
+from app.reports import dispatch as auto_dispatch
 from app.reports.models import Category, Report, ReportEvent, ReportFollow
 from app.reports.moderation import HELD
 from app.reports.schemas import (
@@ -28,7 +38,7 @@ from app.reports.schemas import (
     TransferBody,
 )
 from app.reports.service import add_event, start_resolution_clock
-from app.reports.state import check, is_open
+from app.reports.state import EXCLUDED, check, check_upward, is_open
 from app.users.models import Membership, User
 
 REOPEN_WINDOW = timedelta(days=7)
@@ -38,6 +48,34 @@ async def locked(session: AsyncSession, principal: Principal, report_id: int) ->
     """The case, locked for update, if the caller may see it (404 otherwise)."""
     report, view = await access.get_visible(session, principal, report_id, for_update=True)
     return report
+
+
+async def locked_as_seen(session: AsyncSession, principal: Principal, report_id: int) -> Report:
+    """``locked``, and 409 ``conflict.concurrent_update`` when the case changed
+    while this request waited for its lock: of two people acting at once, the
+    second is refused rather than silently undoing the first (see the module
+    docstring)."""
+    seen = await _committed_version(session, report_id)
+    report = await locked(session, principal, report_id)
+    if seen is not None and report.version != seen:
+        raise Conflict("conflict.concurrent_update", "该诉求刚被他人处理，请刷新后重试")
+    return report
+
+
+async def _committed_version(session: AsyncSession, report_id: int) -> int | None:
+    """The case's ``version`` as last committed, read without waiting for the
+    row lock. On PostgreSQL a plain read in the request's transaction (read
+    committed: it sees the latest commit and takes no lock). On SQLite the
+    request's first statement takes the write lock (``BEGIN IMMEDIATE``) and
+    so would wait for the other writer's commit: read on a reader's
+    connection of its own (WAL: readers never wait for the writer). Tests
+    that bind every session to one connection read on it."""
+    stmt = select(Report.version).where(Report.id == report_id)
+    bind = session.bind
+    if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
+        async with bind.execution_options(**{SQLITE_IMMEDIATE: False}).connect() as conn:
+            return await conn.scalar(stmt)  # type: ignore[no-any-return]
+    return await session.scalar(stmt)
 
 
 async def _move(
@@ -69,7 +107,11 @@ async def _keep_verdict(session: AsyncSession, event: ReportEvent, moderation: s
 
 
 async def accept(session: AsyncSession, principal: Principal, report_id: int) -> Report:
-    """签收: the assignee (or, for an escalated case, an owner of its queue)."""
+    """签收: the assignee (or, for an escalated case, an owner of its queue).
+    The resolution clock starts at the first acceptance only: accepting a case
+    again after an escalation (the overdue sweep's too) keeps its deadline, so
+    a late case stays late; extensions move it and a reopen sets a new one."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     check("accept", report.status)
     if report.status == "escalated" and report.assignee_id is None:
@@ -81,7 +123,8 @@ async def accept(session: AsyncSession, principal: Principal, report_id: int) ->
     report.assignee_id = report.last_assignee_id = principal.id
     report.accepted_at = now
     report.first_accepted_at = report.first_accepted_at or now
-    await start_resolution_clock(session, report, now)
+    if report.resolve_due_at is None:
+        await start_resolution_clock(session, report, now)
     await _move(
         session,
         report,
@@ -114,6 +157,7 @@ async def _owns_queue(session: AsyncSession, principal: Principal, report: Repor
 async def progress(
     session: AsyncSession, principal: Principal, report_id: int, body: NoteBody
 ) -> Report:
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     check("progress", report.status)
     access.require_handler(principal, report)
@@ -131,7 +175,9 @@ async def resolve(
     *,
     answer: bool = False,
 ) -> Report:
-    """办结 (or, for a consultation, 答复): the owner says it is done."""
+    """办结 (or, for a consultation, 答复): the owner says it is done. A pending
+    extension request lapses with it."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     action = "answer" if answer else "resolve"
     check(action, report.status)
@@ -149,13 +195,16 @@ async def resolve(
     if report.accepted_at is None:  # answering a consultation straight away accepts it
         report.accepted_at = now
         report.first_accepted_at = report.first_accepted_at or now
-        # ... and so starts its resolution clock: without a deadline the
-        # on-time rate (resolved by resolve_due_at) counted the answer as late.
+    if report.resolve_due_at is None:
+        # ... and so starts its resolution clock (the first time only, as
+        # ``accept``): without a deadline the on-time rate (resolved by
+        # resolve_due_at) counted the answer as late.
         await start_resolution_clock(session, report, now)
     report.assignee_id = report.last_assignee_id = principal.id
     report.resolver_id = principal.id
     report.resolved_at = now
     report.resolve_count += 1
+    lapsed = await extensions.lapse_pending(session, report, now)
     await _move(
         session,
         report,
@@ -164,6 +213,7 @@ async def resolve(
         principal,
         note=body.note,
         media=media,
+        data={"lapsed_extension_ids": lapsed} if lapsed else None,
     )
     return report
 
@@ -171,7 +221,10 @@ async def resolve(
 async def return_case(
     session: AsyncSession, principal: Principal, report_id: int, body: ReasonBody
 ) -> Report:
-    """退单: back to ``submitted`` in the community queue, for an admin to dispatch again."""
+    """退单: back to ``submitted`` in the community queue, for an admin to dispatch
+    again. The queue owes the resident a response too: a new response deadline
+    from now (``first_response_due_at``, what the figures judge, stays)."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     check("return", report.status)
     access.require_handler(principal, report)
@@ -179,9 +232,11 @@ async def return_case(
     if report.grid_id:
         grid = await session.get(Region, report.grid_id)
         community_id = grid.parent_id if grid else None
+    category = await session.get(Category, report.category_id)
+    assert category is not None
     report.assignee_id = None
     report.owner_level, report.owner_region_id = "community", community_id
-    report.response_due_at = None
+    report.response_due_at = sla.response_due(clock.now(), category)
     await _move(session, report, "return", "returned", principal, note=body.reason)
     return report
 
@@ -195,10 +250,13 @@ async def escalate(
     by_sweep: bool = False,
 ) -> Report:
     """上报 one level: to the community, the street, or a department. The new owner
-    is a queue; its response deadline starts now."""
+    is a queue; its response deadline starts now. Only upwards: to a level above
+    the case's current owner (409 ``report.escalate_not_upward``)."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     check("escalate", report.status)
     access.require_handler(principal, report)
+    check_upward(body.to, report.owner_level)
     await _escalate(session, report, body.to, body.department_id, principal, body.reason)
     return report
 
@@ -277,8 +335,11 @@ async def _department_over(session: AsyncSession, department_id: int, report: Re
 async def transfer(
     session: AsyncSession, principal: Principal, report_id: int, body: TransferBody
 ) -> Report:
-    """转派: to another person in the caller's scope; the status stays."""
-    report = await locked(session, principal, report_id)
+    """转派: to another person in the caller's scope; the status stays. Decided
+    against the case as the request found it (``locked_as_seen``): of two
+    transfers at once, the second is 409, not a silent overwrite."""
+    access.require_staff(principal)
+    report = await locked_as_seen(session, principal, report_id)
     check("transfer", report.status)
     if not (access.is_handler(principal, report) or access.is_admin_over(principal, report)):
         raise Forbidden("report.not_handler", "只有经办人或管理员可以转派")
@@ -336,8 +397,11 @@ async def _staff_in_scope(
 async def dispatch(
     session: AsyncSession, principal: Principal, report_id: int, assignee_id: int
 ) -> Report:
-    """人工派单 by an admin over the case."""
-    report = await locked(session, principal, report_id)
+    """人工派单 by an admin over the case (decided as ``transfer`` is). A new
+    response deadline from now; ``first_response_due_at``, set when the case
+    was received, stays."""
+    access.require_staff(principal)
+    report = await locked_as_seen(session, principal, report_id)
     check("dispatch", report.status)
     access.require_admin_over(principal, report)
     target = await _staff_in_scope(session, principal, assignee_id, report)
@@ -424,34 +488,104 @@ async def reopen(
     *,
     moderation: str = "pass",
 ) -> Report:
-    """重办: within 7 days of resolution, back to the last owner with a new
-    deadline. ``moderation``: the content-security verdict of the reason."""
+    """重办: within 7 days of resolution, back to the last owner, ``in_progress``
+    with a new resolution deadline. The deadline is a fresh one: extensions
+    approved for the last round do not carry over (``extension_hours`` back to
+    0), and a request still pending lapses. A last owner who can no longer act
+    (``access.may_own``: account disabled or deleted, or no role left over the
+    case) is passed over: see ``_reopen_afresh``. ``moderation``: the
+    content-security verdict of the reason."""
     report = await locked(session, principal, report_id)
     access.require_reporter(principal, report)
     check("reopen", report.status)
     now = clock.now()
     if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
         raise Conflict("report.reopen_window_passed", "办结已超过 7 天，不能再要求重办")
-    report.assignee_id = report.resolver_id or report.last_assignee_id
+    previous = report.resolver_id or report.last_assignee_id
     report.closed_at = None
     report.reopen_count += 1
     report.overdue_at = None
-    report.accepted_at = now
+    report.extension_hours = 0
+    await extensions.lapse_pending(session, report, now)
     await start_resolution_clock(session, report, now)
+    due = report.resolve_due_at.isoformat() if report.resolve_due_at else None
+    if await access.may_own(session, previous, report):
+        report.assignee_id = previous
+        report.accepted_at = now
+        event = await _move(
+            session,
+            report,
+            "reopen",
+            "reopened",
+            principal,
+            note=body.reason,
+            data={"assignee_id": report.assignee_id, "resolve_due_at": due},
+        )
+    else:
+        event = await _reopen_afresh(session, report, principal, previous, body.reason, due, now)
+    await _keep_verdict(session, event, moderation)
+    return report
+
+
+async def _reopen_afresh(
+    session: AsyncSession,
+    report: Report,
+    principal: Principal,
+    previous: int | None,
+    reason: str,
+    due: str | None,
+    now: datetime,
+) -> ReportEvent:
+    """The reopened case's last owner can no longer act: it goes back to the
+    queue (``submitted``, with a response deadline from now) and is dispatched
+    afresh as a new case would be (DESIGN §5): a grid-level case through the
+    grid's chain (``dispatch.choose``), a department's case to the
+    department's queue; with nobody to take it, or for a case a community or
+    street had taken over, it waits in that queue for an admin. The new owner
+    signs for it (``dispatched``); its resolution deadline runs from the reopen."""
+    category = await session.get(Category, report.category_id)
+    assert category is not None
+    report.assignee_id = None
+    report.accepted_at = None
+    report.response_due_at = sla.response_due(now, category)
+    grid = await session.get(Region, report.grid_id) if report.grid_id else None
+    choice: auto_dispatch.Choice | None = None
+    if report.owner_level == "grid" and grid is not None:
+        choice = await auto_dispatch.choose(session, grid, sos=report.kind == "sos")
+        if choice.user is None:
+            report.owner_level, report.owner_region_id = "community", grid.parent_id
     event = await _move(
         session,
         report,
-        "reopen",
+        "reopen_to_queue",
         "reopened",
         principal,
-        note=body.reason,
+        note=reason,
         data={
-            "assignee_id": report.assignee_id,
-            "resolve_due_at": report.resolve_due_at.isoformat() if report.resolve_due_at else None,
+            "assignee_id": None,
+            "resolve_due_at": due,
+            "reason": "last_owner_unavailable",
+            "previous_assignee_id": previous,
+            "queue": {"level": report.owner_level, "region_id": report.owner_region_id},
         },
     )
-    await _keep_verdict(session, event, moderation)
-    return report
+    routed: dict[str, Any] | None = None
+    if choice is not None and choice.user is not None and grid is not None:
+        report.assignee_id = report.last_assignee_id = choice.user.id
+        report.owner_region_id = grid.id
+        routed = choice.data(grid)
+    elif report.owner_level == "department" and report.owner_department_id is not None:
+        routed = {
+            "rule": "department_queue",
+            "department_id": report.owner_department_id,
+            "reason": "原经办人已无法办理，进入部门待签收队列",
+        }
+    if routed is not None:
+        report.dispatched_at = now
+        await _move(
+            session, report, "dispatch", "dispatched", None, actor_role="system", data=routed
+        )
+    return event
 
 
 async def cancel(session: AsyncSession, principal: Principal, report_id: int) -> Report:
@@ -468,6 +602,20 @@ async def cancel(session: AsyncSession, principal: Principal, report_id: int) ->
 async def reject(
     session: AsyncSession, principal: Principal, report_id: int, body: RejectBody
 ) -> Report:
+    """驳回. A duplicate points at its original, which must be a live case (not
+    rejected or cancelled, so not itself a duplicate): otherwise 422
+    ``report.duplicate_of_invalid``, so that no real issue vanishes and no two
+    cases point at each other."""
+    access.require_staff(principal)
+    if body.duplicate_of is not None and body.duplicate_of != report_id:
+        # Both cases locked, in id order: two admins marking each case a
+        # duplicate of the other at once are decided one after the other.
+        await session.execute(
+            select(Report.id)
+            .where(Report.id.in_((report_id, body.duplicate_of)))
+            .order_by(Report.id)
+            .with_for_update()
+        )
     report = await locked(session, principal, report_id)
     check("reject", report.status)
     access.require_admin_over(principal, report)
@@ -475,6 +623,7 @@ async def reject(
         if body.duplicate_of == report.id:
             raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
         original, _ = await access.get_visible(session, principal, body.duplicate_of)
+        _check_original(original)
         report.duplicate_of_id = original.id
     report.closed_at = clock.now()
     await _move(
@@ -489,10 +638,24 @@ async def reject(
     return report
 
 
+def _check_original(original: Report) -> None:
+    if original.status not in EXCLUDED:
+        return
+    root = original.duplicate_of_id
+    raise Invalid(
+        "report.duplicate_of_invalid",
+        "所选诉求本身是重复诉求，请关联到它的原诉求"
+        if root is not None
+        else "所选诉求已驳回或已撤销，不能作为原诉求",
+        details={"duplicate_of": original.id, "status": original.status, "original_id": root},
+    )
+
+
 async def supervise(
     session: AsyncSession, principal: Principal, report_id: int, note: str
 ) -> Report:
     """督办: an admin presses the owner; recorded, status unchanged."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     check("supervise", report.status)
     access.require_admin_over(principal, report)
@@ -514,6 +677,7 @@ async def review(
     """A person clears (or keeps hidden) the case's resident text that content
     security holds (for review, or not yet checked): the description, the
     rating comment and the resident's timeline notes, in one decision."""
+    access.require_staff(principal)
     report = await locked(session, principal, report_id)
     access.require_admin_over(principal, report)
     notes = list(
@@ -534,7 +698,10 @@ async def review(
         report.rating_moderation = state
     if notes:
         await session.execute(
-            update(ReportEvent).where(ReportEvent.id.in_(notes)).values(moderation=state)
+            # Only what is still held: a recheck may have blocked a note since.
+            update(ReportEvent)
+            .where(ReportEvent.id.in_(notes), ReportEvent.moderation.in_(HELD))
+            .values(moderation=state)
         )
     await add_event(
         session,

@@ -100,6 +100,8 @@ async def dispatch_report(
     user: CurrentStaff,
     session: SessionDep,
 ) -> ReportRead:
+    """把待派单的诉求派给管辖范围内的人。另一人同时派单或转派同一诉求时，后提交的一方
+    409 `conflict.concurrent_update`，请刷新后再操作。"""
     report = await actions.dispatch(session, user, report_id, body.assignee_id)
     return await answer(request, session, user, report, "staff")
 
@@ -113,6 +115,8 @@ async def dispatch_report(
 async def reject_report(
     request: Request, report_id: ReportId, body: RejectBody, user: CurrentStaff, session: SessionDep
 ) -> ReportRead:
+    """须写明原因。标为重复（`duplicate_of`）时原诉求须仍有效：原诉求已驳回或已撤销时 422
+    `report.duplicate_of_invalid`（原诉求本身是重复件时，`details.original_id` 给出应指向的诉求）。"""
     report = await actions.reject(session, user, report_id, body)
     return await answer(request, session, user, report, "staff")
 
@@ -131,6 +135,8 @@ async def decide_extension(
     user: CurrentStaff,
     session: SessionDep,
 ) -> ReportRead:
+    """网格员的申请由社区管理员审批，社区的由街道管理员审批；职能部门人员的申请由部门所在
+    区划的管理员审批。诉求办结或重办后，未审批的申请失效，再审批 409 `extension.lapsed`。"""
     report = await extensions.decide_extension(session, user, report_id, ext_id, body.approve)
     return await answer(request, session, user, report, "staff")
 

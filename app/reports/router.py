@@ -190,7 +190,8 @@ async def rate_report(
 async def reopen_report(
     request: Request, report_id: ReportId, body: ReasonBody, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
-    """回到上次的经办人并重新计算办结期限。原因经微信内容安全检测，含不当信息时 422
+    """回到上次的经办人并重新计算办结期限（此前批准的延期不再计入）；上次的经办人已停用或
+    已不在岗时，按派单规则重新派单，无人可派则进入待派单队列。原因经微信内容安全检测，含不当信息时 422
     `content.risky`；待人工审核或暂未能检测的原因在处理记录中只有本人和工作人员可见。"""
     verdict = await _check_text(request, user, report_id, body.reason)
     report = await actions.reopen(session, user, report_id, body, moderation=verdict)
@@ -393,6 +394,8 @@ async def escalate_report(
     user: CurrentUser,
     session: SessionDep,
 ) -> ReportRead:
+    """上报到社区、街道或职能部门，只能向上：目标须高于诉求当前所在层级（网格 → 社区 →
+    街道 → 部门），否则 409 `report.escalate_not_upward`。上级的响应期限从上报时起算。"""
     report = await actions.escalate(session, user, report_id, body)
     return await answer(request, session, user, report)
 
@@ -436,5 +439,7 @@ async def transfer_report(
     user: CurrentUser,
     session: SessionDep,
 ) -> ReportRead:
+    """转派给管辖范围内的其他工作人员，状态不变。两人同时操作同一诉求时只有一人成功：
+    等待期间诉求已被他人改动的请求返回 409 `conflict.concurrent_update`，请刷新后重试。"""
     report = await actions.transfer(session, user, report_id, body)
     return await answer(request, session, user, report)

@@ -185,10 +185,10 @@ class ReportListItem(BaseModel):
     address: str | None = Field(None, description="地址描述；公开视图（关注、附近诉求）中为空")
     created_at: datetime = Field(description="提交时间")
     response_due_at: datetime | None = Field(
-        description="响应（签收）期限；待人工派单（submitted）时为 null"
+        description="响应（签收）期限：受理时按类别计算；派单、退单、上报后为新经办人（或待派队列）的期限"
     )
     resolve_due_at: datetime | None = Field(
-        description="办结期限（含已批准的延期），每次签收时重新计算；从未签收时为 null"
+        description="办结期限（含已批准的延期），第一次签收时计算，重办时重新计算；从未签收时为 null"
     )
     overdue: bool = Field(description="是否超期（未签收超过响应期限，或未办结超过办结期限）")
     distance_m: float | None = Field(None, description="距离（米），仅附近诉求列表")

@@ -48,6 +48,9 @@ TRANSITIONS: dict[str, Transition] = {
     "rate": Transition("评价", frozenset({"resolved"}), "closed"),
     "helpful": Transition("确认答复有用", frozenset({"resolved"}), "closed"),
     "reopen": Transition("重新办理", frozenset({"resolved", "closed"}), "in_progress"),
+    # A reopen whose last owner can no longer act: back to the queue, to be
+    # dispatched afresh (``dispatch`` then moves it on).
+    "reopen_to_queue": Transition("重新办理", frozenset({"resolved", "closed"}), "submitted"),
     "cancel": Transition("撤销", frozenset({"submitted", "dispatched"}), "cancelled"),
     "reject": Transition("驳回", OPEN, "rejected"),
     "supervise": Transition("督办", OPEN, None),
@@ -75,3 +78,29 @@ def check(action: str, status: str) -> str:
 
 def is_open(status: str) -> bool:
     return status in OPEN
+
+
+# The owners a case climbs through, lowest first (DESIGN §4: grid → community →
+# street → department). A case that found no grid may wait in the district's
+# queue, which sits below a department. The overdue sweep climbs the same order.
+OWNER_LEVELS = ("grid", "community", "street", "district", "department")
+LEVEL_NAMES = {
+    "grid": "网格",
+    "community": "社区",
+    "street": "街道",
+    "district": "区县",
+    "department": "职能部门",
+}
+
+
+def check_upward(to: str, level: str) -> None:
+    """An escalation goes up: ``to`` must be above the case's ``owner_level``;
+    409 ``report.escalate_not_upward`` otherwise (sideways or down would only
+    restart the response deadline)."""
+    rank = {name: i for i, name in enumerate(OWNER_LEVELS)}
+    if rank[to] <= rank.get(level, 0):
+        raise Conflict(
+            "report.escalate_not_upward",
+            f"该诉求已在{LEVEL_NAMES.get(level, level)}层级办理，只能上报到更高一级",
+            details={"to": to, "owner_level": level},
+        )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.errors import Conflict
-from app.reports.state import STATUS_NAMES, TRANSITIONS, check
+from app.reports.state import OWNER_LEVELS, STATUS_NAMES, TRANSITIONS, check, check_upward
 
 ALL = list(STATUS_NAMES)
 
@@ -24,6 +24,8 @@ LEGAL = [
     ("rate", "resolved", "closed"),
     ("reopen", "resolved", "in_progress"),
     ("reopen", "closed", "in_progress"),
+    ("reopen_to_queue", "resolved", "submitted"),
+    ("reopen_to_queue", "closed", "submitted"),
     ("cancel", "submitted", "cancelled"),
     ("cancel", "dispatched", "cancelled"),
     ("reject", "submitted", "rejected"),
@@ -71,3 +73,35 @@ def test_every_status_is_named() -> None:
     for t in TRANSITIONS.values():
         assert t.sources <= set(ALL)
         assert t.target is None or t.target in ALL
+
+
+# (to, current owner level, allowed): an escalation only goes up.
+ESCALATIONS = [
+    ("community", "grid", True),
+    ("street", "grid", True),
+    ("department", "grid", True),
+    ("street", "community", True),
+    ("department", "community", True),
+    ("department", "street", True),
+    ("department", "district", True),
+    ("community", "community", False),
+    ("community", "street", False),
+    ("street", "street", False),
+    ("community", "district", False),
+    ("street", "district", False),
+    ("community", "department", False),
+    ("street", "department", False),
+    ("department", "department", False),
+]
+
+
+@pytest.mark.parametrize(("to", "level", "allowed"), ESCALATIONS)
+def test_escalation_goes_up_only(to: str, level: str, allowed: bool) -> None:
+    assert level in OWNER_LEVELS
+    if allowed:
+        check_upward(to, level)
+        return
+    with pytest.raises(Conflict) as info:
+        check_upward(to, level)
+    assert info.value.code == "report.escalate_not_upward"
+    assert info.value.message
