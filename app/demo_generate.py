@@ -923,7 +923,9 @@ class _Life:
             ):
                 return
             r["assignee_id"], r["owner_level"] = None, "community"
-            r["owner_region_id"], r["response_due_at"] = grid.community_id, None
+            # The community queue gets a response deadline of its own.
+            r["owner_region_id"] = grid.community_id
+            r["response_due_at"] = back + category.response
             again = back + self.minutes(90)
             data = json.dumps(
                 {"rule": "manual", "assignee": {"id": grid.leader}, "reason": "管理员人工派单"}

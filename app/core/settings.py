@@ -71,7 +71,7 @@ def default_subscribe_templates() -> dict[str, SubscribeTemplate]:
                 "character_string1": "number",
                 "thing2": "category",
                 "thing3": "description",
-                "time4": "response_due_at",
+                "time4": "due_at",
                 "thing5": "address",
             },
         ),
@@ -81,7 +81,7 @@ def default_subscribe_templates() -> dict[str, SubscribeTemplate]:
             fields={
                 "character_string1": "number",
                 "thing2": "category",
-                "time3": "response_due_at",
+                "time3": "due_at",
                 "thing4": "note",
             },
         ),

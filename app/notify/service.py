@@ -7,13 +7,20 @@ Decisions (DESIGN §8, issue 6):
   a consultation answered — that one message also asks for the rating, since
   rating is possible from that moment and a second message would need a
   second consent;
-- staff (the owner, and for an SOS the grid leaders): ``task_new`` when a case
-  is dispatched (an SOS to the leaders at once too), transferred or
-  reassigned to them; ``task_reminder`` on the response-deadline reminder;
-  ``task_escalated`` to the previous owner when their case is escalated by
-  someone else (the overdue sweep, an admin).
-- Nobody is told about their own action. Users without an openid (staff who
-  never bound WeChat), deleted or disabled users get nothing.
+- staff: the owner of the case as the event leaves it — its assignee, or,
+  while nobody is assigned, the people of the queue it waits in (the admins
+  of the owning community, street or district; a department's staff):
+  ``task_new`` when a case is dispatched to them (an SOS to the grid leaders
+  at once too), transferred or reassigned to them, arrives in their queue
+  (left there at submission, returned, escalated, routed to a department by
+  its category) or comes back to them by a reopen; ``task_reminder`` on the
+  response-deadline reminder and on a 督办 note; ``task_escalated`` to the
+  previous owner when their case is escalated by someone else (the overdue
+  sweep, an admin).
+- Nobody is told about their own action, nor anyone who may not open the
+  case (``access.staff_can_see``): the message opens it. Users without an
+  openid (staff who never bound WeChat), deleted or disabled users get
+  nothing; one transaction tells a person the same thing of a case once.
 - A message is written only while the user has a consent left for its
   template, and takes one (in the same transaction as the event). 43101 from
   WeChat means there is none: the message is dead at once and the count is
@@ -30,6 +37,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.principal import Grant, Principal
 from app.core import clock
 from app.core.errors import AppError, Invalid
 from app.core.rawsql import Raw
@@ -46,6 +54,7 @@ from app.outbox import (
     register_handler,
 )
 from app.outbox.listeners import listen
+from app.reports import access
 from app.reports.models import Category, Report, ReportEvent
 from app.users.models import User
 from app.wechat.errors import WeChatNoConsent, WeChatRateLimited
@@ -140,25 +149,121 @@ async def _take_consent(session: AsyncSession, user_id: int, template_id: str) -
 # -- events → messages ---------------------------------------------------------
 
 
-def _recipients(report: Report, event: ReportEvent) -> list[tuple[str, int | None]]:
+# The admins who dispatch from a queue at each level (DESIGN §4); a department's
+# queue is its staff.
+_QUEUE_ADMINS = {
+    "community": "community_admin",
+    "street": "street_admin",
+    "district": "district_admin",
+}
+
+
+async def _queue_members(session: AsyncSession, report: Report) -> list[int]:
+    """The people of the queue a case waits in: the staff of its department, or
+    the admins of the community, street or district that owns it."""
+    raw = await Raw.of(session)
+    if report.owner_level == "department":
+        if report.owner_department_id is None:
+            return []
+        rows = await raw.fetch(
+            "SELECT DISTINCT user_id FROM membership"
+            " WHERE role = 'department_staff' AND department_id = $1 ORDER BY user_id",
+            report.owner_department_id,
+        )
+    else:
+        role = _QUEUE_ADMINS.get(report.owner_level)
+        if role is None or report.owner_region_id is None:
+            return []
+        rows = await raw.fetch(
+            "SELECT DISTINCT user_id FROM membership"
+            " WHERE role = $1 AND region_id = $2 ORDER BY user_id",
+            role,
+            report.owner_region_id,
+        )
+    return [int(row["user_id"]) for row in rows]
+
+
+async def _owners(session: AsyncSession, report: Report) -> list[int | None]:
+    """Who holds the case now, as the event left it: its assignee, else the
+    people of the queue it waits in."""
+    if report.assignee_id is not None:
+        return [report.assignee_id]
+    return list(await _queue_members(session, report))
+
+
+async def _recipients(
+    session: AsyncSession, report: Report, event: ReportEvent
+) -> list[tuple[str, int | None]]:
     kind = event.type
+    # SOS: the grid leaders named by dispatch are told at once, besides the owner
+    # (a person, or the queue when nobody could be given the case).
+    told = [int(u) for u in (event.data or {}).get("notify") or [] if u != report.assignee_id]
     if kind == "dispatched":
-        # SOS: the grid leaders named by dispatch are told at once, besides the owner.
-        told = [int(u) for u in (event.data or {}).get("notify") or [] if u != report.assignee_id]
         return [
             ("report_dispatched", report.reporter_id),
-            ("task_new", report.assignee_id),
+            *[("task_new", uid) for uid in await _owners(session, report)],
             *[("task_new", uid) for uid in told],
         ]
+    if kind == "queued":
+        return [("task_new", uid) for uid in [*await _owners(session, report), *told]]
     if kind in ("transferred", "reassigned"):
         return [("task_new", report.assignee_id)]
+    if kind in ("returned", "reopened"):
+        # A case arriving in a queue, or back with the owner a reopen gives it to.
+        return [("task_new", uid) for uid in await _owners(session, report)]
     if kind in ("resolved", "answered"):
         return [("report_resolved", report.reporter_id)]
-    if kind == "reminded":
-        return [("task_reminder", report.assignee_id)]
+    if kind in ("reminded", "supervised"):
+        return [("task_reminder", uid) for uid in await _owners(session, report)]
     if kind == "escalated":
-        return [("task_escalated", report.last_assignee_id)]
+        return [
+            ("task_escalated", report.last_assignee_id),
+            *[("task_new", uid) for uid in await _owners(session, report)],
+        ]
     return []
+
+
+# Each recipient with what scope needs to know of them: their grants.
+_REACHABLE = (
+    "SELECT u.id, u.openid, m.id AS m_id, m.role, m.region_id, m.department_id,"
+    " r.path, r.level, r.name"
+    " FROM user_account u LEFT JOIN membership m ON m.user_id = u.id"
+    " LEFT JOIN region r ON r.id = m.region_id"
+    " WHERE u.id IN ({marks}) AND u.openid IS NOT NULL AND u.deleted_at IS NULL"
+    " AND u.disabled = false ORDER BY u.id, m.id"
+)
+
+
+async def _reachable(session: AsyncSession, report: Report, ids: list[int]) -> dict[int, str]:
+    """The openid of each of ``ids`` who can be told and may open the case: its
+    reporter, or staff the case is visible to by the rule of every read
+    (``access.staff_can_see``); a message opens the case, and one that opens
+    on "not found" would tell its number and category to someone outside."""
+    raw = await Raw.of(session)
+    marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+    openids: dict[int, str] = {}
+    grants: dict[int, list[Grant]] = {}
+    for row in await raw.fetch(_REACHABLE.format(marks=marks), *ids):
+        openids[row["id"]] = row["openid"]
+        held = grants.setdefault(row["id"], [])
+        if row["m_id"] is not None:
+            held.append(
+                Grant(
+                    membership_id=row["m_id"],
+                    role=row["role"],
+                    region_id=row["region_id"],
+                    region_path=row["path"] or "",
+                    region_level=row["level"] or "",
+                    region_name=row["name"] or "",
+                    department_id=row["department_id"],
+                )
+            )
+    return {
+        uid: openid
+        for uid, openid in openids.items()
+        if uid == report.reporter_id
+        or access.staff_can_see(Principal(user=User(id=uid), grants=grants[uid]), report)
+    }
 
 
 class _Facts:
@@ -201,6 +306,12 @@ async def _grid(f: _Facts) -> str | None:
     return grid.name if grid else None
 
 
+async def _due_at(f: _Facts) -> Any:
+    from app.reports.service import due_at
+
+    return due_at(f.report)
+
+
 async def _const(value: Any) -> Any:
     return value
 
@@ -216,40 +327,52 @@ SOURCES: dict[str, Callable[[_Facts], Awaitable[Any]]] = {
     "created_at": lambda f: _const(f.report.created_at),
     "response_due_at": lambda f: _const(f.report.response_due_at),
     "resolve_due_at": lambda f: _const(f.report.resolve_due_at),
+    # The deadline the handler works to now (a reopened or supervised case's
+    # response deadline has long passed).
+    "due_at": _due_at,
     "assignee_name": lambda f: f._name_of(f.report.assignee_id),
     "grid_name": _grid,
 }
 
 
+def _sent_in_transaction(session: AsyncSession) -> set[tuple[int, int, str]]:
+    """The messages this session (one request, or one sweep: one transaction)
+    has written, by case, person and type. One change may write two events
+    that tell the same person the same thing (a reopen that sends the case to
+    a department's queue, then dispatches it there): one message, one consent."""
+    sent: set[tuple[int, int, str]] = session.info.setdefault("notify.sent", set())
+    return sent
+
+
 @listen
 async def on_report_event(session: AsyncSession, report: Report, event: ReportEvent) -> None:
-    plan = [(m, uid) for m, uid in _recipients(report, event) if uid and uid != event.actor_id]
+    plan = [
+        (m, uid)
+        for m, uid in await _recipients(session, report, event)
+        if uid and uid != event.actor_id
+    ]
     if not plan:
         return
     settings = _current_settings()
-    wanted = [(m, templates(settings).get(m), uid) for m, uid in plan]
+    wanted = [(m, templates(settings).get(m), uid) for m, uid in dict.fromkeys(plan)]
     wanted = [(m, t, uid) for m, t, uid in wanted if t is not None]
     if not wanted:
         return
     # Every new case tells its reporter and its handler: one statement for all
     # of them, through ``Raw`` (on the submit path).
-    raw = await Raw.of(session)
-    ids = sorted({uid for _, _, uid in wanted if uid is not None})
-    marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
-    reachable = {
-        row["id"]: row["openid"]
-        for row in await raw.fetch(
-            f"SELECT id, openid FROM user_account WHERE id IN ({marks})"
-            " AND openid IS NOT NULL AND deleted_at IS NULL AND disabled = false",
-            *ids,
-        )
-    }
+    reachable = await _reachable(
+        session, report, sorted({uid for _, _, uid in wanted if uid is not None})
+    )
     facts = _Facts(session, report, event)
+    sent = _sent_in_transaction(session)
     for message_type, template, user_id in wanted:
         assert template is not None and user_id is not None
         openid = reachable.get(user_id)
+        if (report.id, user_id, message_type) in sent:
+            continue
         if not openid or not await _take_consent(session, user_id, template.template_id):
             continue
+        sent.add((report.id, user_id, message_type))
         data = {
             key: {"value": fit(key, await facts.get(source))}
             for key, source in template.fields.items()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.convenience.catalogue import get_errand_service
 from app.core import clock
-from app.core.errors import Invalid, NotFound
+from app.core.errors import INT64_MAX, Invalid, NotFound
 from app.core.rawsql import Raw
 from app.media.models import Media
 from app.media.service import load_owned_media
@@ -46,22 +46,35 @@ def report_number(report: Report) -> str:
 
 
 def parse_number(text: str) -> int | None:
+    """The id in a case number (``E20261122-000007`` → 7); ``None`` when it is not one."""
     text = text.strip().upper()
     if text.startswith("E") and "-" in text:
-        tail = text.rsplit("-", 1)[1]
-        if tail.isdigit():
-            return int(tail)
+        return _as_id(text.rsplit("-", 1)[1])
     return None
 
 
+def _as_id(text: str) -> int | None:
+    """``text`` as an id if it is one: decimal digits, within the 64-bit range
+    of ids (a larger number is no id, rather than a driver error)."""
+    if not text.isdecimal():  # not ``isdigit``: "²" is a digit that ``int`` refuses
+        return None
+    value = int(text)
+    return value if 1 <= value <= INT64_MAX else None
+
+
+def due_at(report: Report) -> datetime | None:
+    """The deadline that applies now: response before acceptance, else resolution."""
+    if report.accepted_at is None or report.status in ("dispatched", "escalated", "submitted"):
+        return report.response_due_at
+    return report.resolve_due_at
+
+
 def is_overdue(report: Report, now: datetime | None = None) -> bool:
-    """Open and past the deadline that applies: response before acceptance, else resolution."""
+    """Open and past the deadline that applies (``due_at``)."""
     if report.status not in OPEN:
         return False
-    now = now or clock.now()
-    if report.accepted_at is None or report.status in ("dispatched", "escalated", "submitted"):
-        return report.response_due_at is not None and now > report.response_due_at
-    return report.resolve_due_at is not None and now > report.resolve_due_at
+    due = due_at(report)
+    return due is not None and (now or clock.now()) > due
 
 
 async def add_event(
@@ -272,11 +285,14 @@ async def _check_references(
 async def _route(
     session: AsyncSession, report: Report, category: Category, grid: Region | None, now: datetime
 ) -> tuple[dispatch.Choice | None, dict[str, Any]]:
+    """Owner and deadlines of a new case. The response clock starts at creation
+    wherever the case goes (DESIGN §6): a case left in a manual-dispatch queue
+    is due, and becomes overdue, like one dispatched at once."""
+    report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
     if category.routing == "department" and category.department_id is not None:
         report.status, report.owner_level = "dispatched", "department"
         report.owner_department_id = category.department_id
         report.dispatched_at = now
-        report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
         if not report.region_path:
             queue = await _queue_region(session)
             report.region_path = queue.path if queue else ""
@@ -293,7 +309,6 @@ async def _route(
             report.assignee_id = report.last_assignee_id = choice.user.id
             report.owner_region_id = grid.id
             report.dispatched_at = now
-            report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
         else:
             report.owner_level, report.owner_region_id = "community", grid.parent_id
         return choice, choice.data(grid)
@@ -363,27 +378,41 @@ def window_clause(column: Any, start: datetime | None, end: datetime | None) -> 
     return and_(*conds) if conds else None
 
 
-_DIGIT_RUN = re.compile(r"\d{4}")
+# A digit anywhere, ASCII or full-width (``\d`` is Unicode-aware).
+_DIGIT = re.compile(r"\d")
+# ``LIKE``'s escape character: "/" rather than a backslash, which PostgreSQL
+# and SQLite read differently in a string literal.
+_LIKE_ESCAPE = "/"
+
+
+def _contains_pattern(text: str) -> str:
+    """A ``LIKE`` pattern (escape ``_LIKE_ESCAPE``) that finds ``text`` anywhere,
+    as written: its ``%`` and ``_`` stand for themselves, not for any text."""
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return f"%{text}%"
 
 
 def search_clause(q: str, *, held_text: bool = True) -> Any:
-    """Cases whose number, description or address matches ``q``. ``held_text=False``
-    (a third-party key, which reads the description masked): text content
-    security holds is not searched, so a search cannot tell what the hidden
-    text says; nor is the description searched for runs of digits, which
-    would tell the digits of a phone number the key reads masked."""
-    number_id = parse_number(q)
-    like = f"%{q.strip()}%"
-    in_text: ColumnElement[bool] = Report.description.ilike(like)
+    """Cases whose number, description or address contains ``q`` as written
+    (case-blind). ``held_text=False`` (a third-party key, which reads the
+    description masked): text content security holds is not searched, so a
+    search cannot tell what the hidden text says; nor is the description
+    searched for anything with a digit in it. A key reads the phone and ID
+    numbers in a description with their middle digits masked, and any digit
+    searched for, however short the run and whatever surrounds it ("398",
+    "139 876"), would tell whether a hidden digit is that one."""
+    text = q.strip()
+    like = _contains_pattern(text)
+    in_text: ColumnElement[bool] = Report.description.ilike(like, escape=_LIKE_ESCAPE)
     if not held_text:
         in_text = and_(in_text, Report.moderation == "pass")
-        if _DIGIT_RUN.search(q):
+        if _DIGIT.search(text):
             in_text = false()
-    conds: list[Any] = [in_text, Report.address.ilike(like)]
+    conds: list[Any] = [in_text, Report.address.ilike(like, escape=_LIKE_ESCAPE)]
+    number_id = parse_number(text) or _as_id(text)
     if number_id is not None:
         conds.append(Report.id == number_id)
-    elif q.strip().isdigit():
-        conds.append(Report.id == int(q.strip()))
     return or_(*conds)
 
 

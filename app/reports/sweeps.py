@@ -2,6 +2,8 @@
 
 - Not accepted by the response deadline: a reminder; still not accepted one more
   response period later: reassigned to the grid's 网格长 (stays ``dispatched``).
+  A case waiting in a queue (nobody assigned) past its response deadline: one
+  reminder to the queue, never reassigned.
 - Past the resolution deadline: flagged overdue and escalated one level.
 - Resolved and not rated for 7 days: closed.
 
@@ -18,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -56,15 +58,25 @@ async def _claim(session: AsyncSession, condition: object) -> list[Report]:
     return list(await session.scalars(stmt))
 
 
+def _not_reminded() -> ColumnElement[bool]:
+    """Not yet reminded of the response deadline in force. A reminder is only
+    ever given after its deadline, so one given before the deadline now in
+    force was for an earlier one: given while another person held the case,
+    before it came back from a queue or was dispatched from one."""
+    return or_(Report.reminded_at.is_(None), Report.reminded_at < Report.response_due_at)
+
+
 async def remind(session: AsyncSession) -> int:
+    """Cases past their response deadline, reminded once: a dispatched case its
+    assignee, a case waiting in a queue the queue (``remind_queues``)."""
     now = clock.now()
     rows = await _claim(
         session,
         and_(
             Report.status == "dispatched",
             Report.assignee_id.is_not(None),
-            Report.reminded_at.is_(None),
             Report.response_due_at < now,
+            _not_reminded(),
         ),
     )
     for report in rows:
@@ -77,6 +89,43 @@ async def remind(session: AsyncSession) -> int:
             note="超过响应时限未签收，系统催办",
             data={"assignee_id": report.assignee_id},
         )
+    return len(rows) + await remind_queues(session)
+
+
+async def remind_queues(session: AsyncSession) -> int:
+    """A case waiting in a queue with nobody assigned (``submitted`` for manual
+    dispatch, or ``escalated`` to a community, street or department) past its
+    response deadline: one reminder, which notifies the queue's admins or the
+    department's staff. Nothing is reassigned: the queue has no person to
+    fall back to."""
+    now = clock.now()
+    rows = await _claim(
+        session,
+        and_(
+            Report.status.in_(("submitted", "escalated")),
+            Report.assignee_id.is_(None),
+            Report.response_due_at < now,
+            _not_reminded(),
+        ),
+    )
+    for report in rows:
+        report.reminded_at = now
+        await add_event(
+            session,
+            report,
+            "reminded",
+            actor_role="system",
+            note="超过响应时限未派单，系统催办"
+            if report.status == "submitted"
+            else "超过响应时限未签收，系统催办",
+            data={
+                "queue": {
+                    "level": report.owner_level,
+                    "region_id": report.owner_region_id,
+                    "department_id": report.owner_department_id,
+                }
+            },
+        )
     return len(rows)
 
 
@@ -88,7 +137,7 @@ async def reassign(session: AsyncSession) -> int:
         session,
         and_(
             Report.status == "dispatched",
-            Report.reminded_at.is_not(None),
+            Report.reminded_at >= Report.response_due_at,  # reminded of this deadline
             Report.grid_id.is_not(None),
             Report.response_due_at < now,
         ),
