@@ -129,6 +129,16 @@ async def prepare(database: str, residents: int, *, with_openid: bool) -> list[s
             await session.commit()
     finally:
         await db.dispose()
+    import asyncpg
+
+    # Planner statistics, as autovacuum keeps them on a database in service:
+    # without them a freshly loaded database is planned as if every table
+    # held one row (sequential scans and nested loops over the accounts).
+    conn = await asyncpg.connect(asyncpg_dsn(database))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
     return [issue_token(settings, user_id=i, version=0, type="access") for i in ids]
 
 
