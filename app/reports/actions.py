@@ -9,11 +9,15 @@ version counter), under the row lock. An action whose outcome the state table
 cannot tell apart from a later one (a transfer keeps the status) is judged
 against the case as the caller's request found it: it reads ``version`` before
 taking the lock, and a case changed meanwhile — another action committed while
-this one waited for the lock — is 409 ``conflict.concurrent_update``."""
+this one waited for the lock — is 409 ``conflict.concurrent_update``.
+
+Here: the handlers' actions (accept, progress, resolve, return,
+escalate, transfer) and dispatch, with the locking and recording every action
+shares; the resident's in ``resident_actions``, the admin's decisions in
+``admin_actions``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,22 +30,16 @@ from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.media.service import load_owned_media
 from app.org.models import Department, Region
 from app.reports import access, extensions, sla
-from app.reports import dispatch as auto_dispatch
-from app.reports.models import Category, Report, ReportEvent, ReportFollow
-from app.reports.moderation import HELD
+from app.reports.models import Category, Report, ReportEvent
 from app.reports.schemas import (
     EscalateBody,
     NoteBody,
-    RatingBody,
     ReasonBody,
-    RejectBody,
     TransferBody,
 )
 from app.reports.service import add_event, start_resolution_clock
-from app.reports.state import EXCLUDED, check, check_upward, is_open
+from app.reports.state import check, check_upward
 from app.users.models import Membership, User
-
-REOPEN_WINDOW = timedelta(days=7)
 
 
 async def locked(session: AsyncSession, principal: Principal, report_id: int) -> Report:
@@ -78,7 +76,7 @@ async def _committed_version(session: AsyncSession, report_id: int) -> int | Non
     return await session.scalar(stmt)
 
 
-async def _move(
+async def move(
     session: AsyncSession,
     report: Report,
     action: str,
@@ -95,7 +93,7 @@ async def _move(
     )
 
 
-async def _keep_verdict(session: AsyncSession, event: ReportEvent, moderation: str) -> None:
+async def keep_verdict(session: AsyncSession, event: ReportEvent, moderation: str) -> None:
     """The content-security verdict of a note a resident wrote: a note that is
     not ``pass`` is read only by its author and the staff (``detail.free_text``)."""
     if moderation == event.moderation:
@@ -125,7 +123,7 @@ async def accept(session: AsyncSession, principal: Principal, report_id: int) ->
     report.first_accepted_at = report.first_accepted_at or now
     if report.resolve_due_at is None:
         await start_resolution_clock(session, report, now)
-    await _move(
+    await move(
         session,
         report,
         "accept",
@@ -205,7 +203,7 @@ async def resolve(
     report.resolved_at = now
     report.resolve_count += 1
     lapsed = await extensions.lapse_pending(session, report, now)
-    await _move(
+    await move(
         session,
         report,
         action,
@@ -237,7 +235,7 @@ async def return_case(
     report.assignee_id = None
     report.owner_level, report.owner_region_id = "community", community_id
     report.response_due_at = sla.response_due(clock.now(), category)
-    await _move(session, report, "return", "returned", principal, note=body.reason)
+    await move(session, report, "return", "returned", principal, note=body.reason)
     return report
 
 
@@ -300,7 +298,7 @@ async def _escalate(
     report.assignee_id = None
     report.accepted_at = None
     report.response_due_at = sla.response_due(now, category)
-    await _move(
+    await move(
         session,
         report,
         action,
@@ -427,7 +425,7 @@ async def dispatch(
     report.response_due_at = sla.response_due(now, category)
     # A case returned and dispatched again keeps the deadline it was first given.
     report.first_response_due_at = report.first_response_due_at or report.response_due_at
-    await _move(
+    await move(
         session,
         report,
         "dispatch",
@@ -439,306 +437,4 @@ async def dispatch(
             "reason": "管理员人工派单",
         },
     )
-    return report
-
-
-async def rate(
-    session: AsyncSession,
-    principal: Principal,
-    report_id: int,
-    body: RatingBody,
-    *,
-    moderation: str = "pass",
-) -> Report:
-    """评价: once per resolution; any score closes the case. ``moderation``:
-    the content-security verdict of the comment, kept with it (and with the
-    event's note, which repeats it)."""
-    report = await locked(session, principal, report_id)
-    access.require_reporter(principal, report)
-    check("rate", report.status)
-    now = clock.now()
-    report.rating_score, report.rating_comment, report.rated_at = body.score, body.comment, now
-    report.rating_moderation = moderation if body.comment else None
-    report.closed_at = now
-    event = await _move(
-        session, report, "rate", "rated", principal, note=body.comment, data={"score": body.score}
-    )
-    if body.comment:
-        await _keep_verdict(session, event, moderation)
-    return report
-
-
-async def helpful(session: AsyncSession, principal: Principal, report_id: int) -> Report:
-    report = await locked(session, principal, report_id)
-    access.require_reporter(principal, report)
-    if report.kind != "consultation":
-        raise Conflict("report.not_consultation", "只有咨询类诉求可以标记答复有用")
-    check("helpful", report.status)
-    report.helpful = True
-    report.closed_at = clock.now()
-    await _move(session, report, "helpful", "helpful", principal)
-    return report
-
-
-async def reopen(
-    session: AsyncSession,
-    principal: Principal,
-    report_id: int,
-    body: ReasonBody,
-    *,
-    moderation: str = "pass",
-) -> Report:
-    """重办: within 7 days of resolution, back to the last owner, ``in_progress``
-    with a new resolution deadline. The deadline is a fresh one: extensions
-    approved for the last round do not carry over (``extension_hours`` back to
-    0), and a request still pending lapses. A last owner who can no longer act
-    (``access.may_own``: account disabled or deleted, or no role left over the
-    case) is passed over: see ``_reopen_afresh``. ``moderation``: the
-    content-security verdict of the reason."""
-    report = await locked(session, principal, report_id)
-    access.require_reporter(principal, report)
-    check("reopen", report.status)
-    now = clock.now()
-    if report.resolved_at is None or now - report.resolved_at > REOPEN_WINDOW:
-        raise Conflict("report.reopen_window_passed", "办结已超过 7 天，不能再要求重办")
-    previous = report.resolver_id or report.last_assignee_id
-    report.closed_at = None
-    report.reopen_count += 1
-    report.overdue_at = None
-    report.extension_hours = 0
-    await extensions.lapse_pending(session, report, now)
-    await start_resolution_clock(session, report, now)
-    due = report.resolve_due_at.isoformat() if report.resolve_due_at else None
-    if await access.may_own(session, previous, report):
-        report.assignee_id = previous
-        report.accepted_at = now
-        event = await _move(
-            session,
-            report,
-            "reopen",
-            "reopened",
-            principal,
-            note=body.reason,
-            data={"assignee_id": report.assignee_id, "resolve_due_at": due},
-        )
-    else:
-        event = await _reopen_afresh(session, report, principal, previous, body.reason, due, now)
-    await _keep_verdict(session, event, moderation)
-    return report
-
-
-async def _reopen_afresh(
-    session: AsyncSession,
-    report: Report,
-    principal: Principal,
-    previous: int | None,
-    reason: str,
-    due: str | None,
-    now: datetime,
-) -> ReportEvent:
-    """The reopened case's last owner can no longer act: it goes back to the
-    queue (``submitted``, with a response deadline from now) and is dispatched
-    afresh as a new case would be (DESIGN §5): a grid-level case through the
-    grid's chain (``dispatch.choose``), a department's case to the
-    department's queue; with nobody to take it, or for a case a community or
-    street had taken over, it waits in that queue for an admin. The new owner
-    signs for it (``dispatched``); its resolution deadline runs from the reopen."""
-    category = await session.get(Category, report.category_id)
-    assert category is not None
-    report.assignee_id = None
-    report.accepted_at = None
-    report.response_due_at = sla.response_due(now, category)
-    grid = await session.get(Region, report.grid_id) if report.grid_id else None
-    choice: auto_dispatch.Choice | None = None
-    if report.owner_level == "grid" and grid is not None:
-        choice = await auto_dispatch.choose(session, grid, sos=report.kind == "sos")
-        if choice.user is None:
-            report.owner_level, report.owner_region_id = "community", grid.parent_id
-    event = await _move(
-        session,
-        report,
-        "reopen_to_queue",
-        "reopened",
-        principal,
-        note=reason,
-        data={
-            "assignee_id": None,
-            "resolve_due_at": due,
-            "reason": "last_owner_unavailable",
-            "previous_assignee_id": previous,
-            "queue": {"level": report.owner_level, "region_id": report.owner_region_id},
-        },
-    )
-    routed: dict[str, Any] | None = None
-    if choice is not None and choice.user is not None and grid is not None:
-        report.assignee_id = report.last_assignee_id = choice.user.id
-        report.owner_region_id = grid.id
-        routed = choice.data(grid)
-    elif report.owner_level == "department" and report.owner_department_id is not None:
-        routed = {
-            "rule": "department_queue",
-            "department_id": report.owner_department_id,
-            "reason": "原经办人已无法办理，进入部门待签收队列",
-        }
-    if routed is not None:
-        report.dispatched_at = now
-        await _move(
-            session, report, "dispatch", "dispatched", None, actor_role="system", data=routed
-        )
-    return event
-
-
-async def cancel(session: AsyncSession, principal: Principal, report_id: int) -> Report:
-    report = await locked(session, principal, report_id)
-    access.require_reporter(principal, report)
-    check("cancel", report.status)
-    if report.first_accepted_at is not None:
-        raise Conflict("report.already_accepted", "诉求已被签收，不能撤销")
-    report.closed_at = clock.now()
-    await _move(session, report, "cancel", "cancelled", principal)
-    return report
-
-
-async def reject(
-    session: AsyncSession, principal: Principal, report_id: int, body: RejectBody
-) -> Report:
-    """驳回. A duplicate points at its original, which must be a live case (not
-    rejected or cancelled, so not itself a duplicate): otherwise 422
-    ``report.duplicate_of_invalid``, so that no real issue vanishes and no two
-    cases point at each other."""
-    access.require_staff(principal)
-    if body.duplicate_of is not None and body.duplicate_of != report_id:
-        # Both cases locked, in id order: two admins marking each case a
-        # duplicate of the other at once are decided one after the other.
-        await session.execute(
-            select(Report.id)
-            .where(Report.id.in_((report_id, body.duplicate_of)))
-            .order_by(Report.id)
-            .with_for_update()
-        )
-    report = await locked(session, principal, report_id)
-    check("reject", report.status)
-    access.require_admin_over(principal, report)
-    if body.duplicate_of is not None:
-        if body.duplicate_of == report.id:
-            raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
-        original, _ = await access.get_visible(session, principal, body.duplicate_of)
-        _check_original(original)
-        report.duplicate_of_id = original.id
-    report.closed_at = clock.now()
-    await _move(
-        session,
-        report,
-        "reject",
-        "rejected",
-        principal,
-        note=body.reason,
-        data={"duplicate_of": report.duplicate_of_id},
-    )
-    return report
-
-
-def _check_original(original: Report) -> None:
-    if original.status not in EXCLUDED:
-        return
-    root = original.duplicate_of_id
-    raise Invalid(
-        "report.duplicate_of_invalid",
-        "所选诉求本身是重复诉求，请关联到它的原诉求"
-        if root is not None
-        else "所选诉求已驳回或已撤销，不能作为原诉求",
-        details={"duplicate_of": original.id, "status": original.status, "original_id": root},
-    )
-
-
-async def supervise(
-    session: AsyncSession, principal: Principal, report_id: int, note: str
-) -> Report:
-    """督办: an admin presses the owner; recorded, status unchanged."""
-    access.require_staff(principal)
-    report = await locked(session, principal, report_id)
-    check("supervise", report.status)
-    access.require_admin_over(principal, report)
-    await add_event(
-        session,
-        report,
-        "supervised",
-        actor=principal,
-        note=note,
-        data={"assignee_id": report.assignee_id},
-    )
-    report.updated_at = clock.now()
-    return report
-
-
-async def review(
-    session: AsyncSession, principal: Principal, report_id: int, approve: bool
-) -> Report:
-    """A person clears (or keeps hidden) the case's resident text that content
-    security holds (for review, or not yet checked): the description, the
-    rating comment and the resident's timeline notes, in one decision."""
-    access.require_staff(principal)
-    report = await locked(session, principal, report_id)
-    access.require_admin_over(principal, report)
-    notes = list(
-        await session.scalars(
-            select(ReportEvent.id)
-            .where(ReportEvent.report_id == report.id, ReportEvent.moderation.in_(HELD))
-            .order_by(ReportEvent.id)
-        )
-    )
-    description = report.moderation in HELD
-    rating = report.rating_moderation in HELD
-    if not (description or rating or notes):
-        raise Conflict("report.not_under_review", "该诉求的文字无需审核")
-    state = "pass" if approve else "blocked"
-    if description:
-        report.moderation = state
-    if rating:
-        report.rating_moderation = state
-    if notes:
-        await session.execute(
-            # Only what is still held: a recheck may have blocked a note since.
-            update(ReportEvent)
-            .where(ReportEvent.id.in_(notes), ReportEvent.moderation.in_(HELD))
-            .values(moderation=state)
-        )
-    await add_event(
-        session,
-        report,
-        "reviewed",
-        actor=principal,
-        data={
-            "approved": approve,
-            "description": description,
-            "rating_comment": rating,
-            "event_ids": notes,
-        },
-    )
-    report.updated_at = clock.now()
-    return report
-
-
-async def follow(session: AsyncSession, principal: Principal, report_id: int, on: bool) -> Report:
-    """关注 an open case seen on the map (nearby), to get its public progress.
-    Only an open case of a public category (never one-tap SOS) can be newly
-    followed; others are 404 to a non-follower. A follower keeps reading the
-    case once it is finished, and may stop following at any time."""
-    report = await session.get(Report, report_id)
-    if report is None:
-        raise NotFound(*access.NOT_FOUND)
-    existing = await session.get(ReportFollow, (report.id, principal.id))
-    if existing is not None:
-        if not on:
-            await session.delete(existing)
-            await session.flush()
-        return report
-    category = await session.get(Category, report.category_id)
-    if category is None or not category.public or not is_open(report.status):
-        raise NotFound(*access.NOT_FOUND)
-    if on:
-        if report.reporter_id == principal.id:
-            raise Conflict("report.follow_own", "不能关注自己提交的诉求")
-        session.add(ReportFollow(report_id=report.id, user_id=principal.id, created_at=clock.now()))
-        await session.flush()
     return report

@@ -20,7 +20,7 @@ from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page
 from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.org.models import Region
-from app.reports import actions, extensions, service
+from app.reports import actions, admin_actions, extensions, service
 from app.reports.models import Category, Report
 from app.reports.routing import (
     ExtensionId,
@@ -117,7 +117,7 @@ async def reject_report(
 ) -> ReportRead:
     """须写明原因。标为重复（`duplicate_of`）时原诉求须仍有效：原诉求已驳回或已撤销时 422
     `report.duplicate_of_invalid`（原诉求本身是重复件时，`details.original_id` 给出应指向的诉求）。"""
-    report = await actions.reject(session, user, report_id, body)
+    report = await admin_actions.reject(session, user, report_id, body)
     return await answer(request, session, user, report, "staff")
 
 
@@ -158,7 +158,7 @@ async def supervise_report(
     """每次调用追加一条督办意见。支持 `Idempotency-Key`：重试带同一个键返回第一次的结果。"""
 
     async def work() -> ReportRead:
-        report = await actions.supervise(session, user, report_id, body.note)
+        report = await admin_actions.supervise(session, user, report_id, body.note)
         return await answer(request, session, user, report, "staff")
 
     return await run_idempotent(
@@ -179,5 +179,5 @@ async def review_report(
     描述、评价内容和处理记录中居民写的原因。`approve=true` 放行，其他读者（API Key 等）从此
     看到原文；`false` 保持隐藏（blocked），只有本人和工作人员可见。没有待审文字时 409
     `report.not_under_review`。"""
-    report = await actions.review(session, user, report_id, body.approve)
+    report = await admin_actions.review(session, user, report_id, body.approve)
     return await answer(request, session, user, report, "staff")

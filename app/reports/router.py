@@ -25,7 +25,7 @@ from app.core.rawsql import standalone
 from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
-from app.reports import access, actions, detail, extensions, moderation, service
+from app.reports import access, actions, detail, extensions, moderation, resident_actions, service
 from app.reports.category_service import get_active_category
 from app.reports.models import Report
 from app.reports.routing import (
@@ -177,7 +177,7 @@ async def rate_report(
     待人工审核或暂未能检测的评价内容只有本人和工作人员可见，其他读者（如 API Key）看到
     “（内容审核中）”。"""
     verdict = await _check_text(request, user, report_id, body.comment)
-    report = await actions.rate(session, user, report_id, body, moderation=verdict)
+    report = await resident_actions.rate(session, user, report_id, body, moderation=verdict)
     return await answer(request, session, user, report, "owner")
 
 
@@ -194,7 +194,7 @@ async def reopen_report(
     已不在岗时，按派单规则重新派单，无人可派则进入待派单队列。原因经微信内容安全检测，含不当信息时 422
     `content.risky`；待人工审核或暂未能检测的原因在处理记录中只有本人和工作人员可见。"""
     verdict = await _check_text(request, user, report_id, body.reason)
-    report = await actions.reopen(session, user, report_id, body, moderation=verdict)
+    report = await resident_actions.reopen(session, user, report_id, body, moderation=verdict)
     return await answer(request, session, user, report, "owner")
 
 
@@ -226,7 +226,7 @@ async def _check_text(request: Request, user: Principal, report_id: int, text: s
 async def cancel_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
-    report = await actions.cancel(session, user, report_id)
+    report = await resident_actions.cancel(session, user, report_id)
     return await answer(request, session, user, report, "owner")
 
 
@@ -239,7 +239,7 @@ async def cancel_report(
 async def follow_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
-    report = await actions.follow(session, user, report_id, True)
+    report = await resident_actions.follow(session, user, report_id, True)
     return await answer(request, session, user, report)
 
 
@@ -247,7 +247,7 @@ async def follow_report(
     "/reports/{report_id}/follow", status_code=204, summary="取消关注", responses=errors(401, 404)
 )
 async def unfollow_report(report_id: ReportId, user: CurrentUser, session: SessionDep) -> Response:
-    await actions.follow(session, user, report_id, False)
+    await resident_actions.follow(session, user, report_id, False)
     return Response(status_code=204)
 
 
@@ -260,7 +260,7 @@ async def unfollow_report(report_id: ReportId, user: CurrentUser, session: Sessi
 async def mark_helpful(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
-    report = await actions.helpful(session, user, report_id)
+    report = await resident_actions.helpful(session, user, report_id)
     return await answer(request, session, user, report, "owner")
 
 

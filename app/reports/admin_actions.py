@@ -1,0 +1,140 @@
+"""What an admin decides on a case (DESIGN §4): reject it (invalid, a
+duplicate, not ours), press its owner (督办), and clear or keep hidden the
+resident text content security holds. Checked and recorded as every action
+is (``actions``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core import clock
+from app.core.errors import Conflict, Invalid
+from app.reports import access
+from app.reports.actions import locked, move
+from app.reports.models import Report, ReportEvent
+from app.reports.moderation import HELD
+from app.reports.schemas import RejectBody
+from app.reports.service import add_event
+from app.reports.state import EXCLUDED, check
+
+
+async def reject(
+    session: AsyncSession, principal: Principal, report_id: int, body: RejectBody
+) -> Report:
+    """驳回. A duplicate points at its original, which must be a live case (not
+    rejected or cancelled, so not itself a duplicate): otherwise 422
+    ``report.duplicate_of_invalid``, so that no real issue vanishes and no two
+    cases point at each other."""
+    access.require_staff(principal)
+    if body.duplicate_of is not None and body.duplicate_of != report_id:
+        # Both cases locked, in id order: two admins marking each case a
+        # duplicate of the other at once are decided one after the other.
+        await session.execute(
+            select(Report.id)
+            .where(Report.id.in_((report_id, body.duplicate_of)))
+            .order_by(Report.id)
+            .with_for_update()
+        )
+    report = await locked(session, principal, report_id)
+    check("reject", report.status)
+    access.require_admin_over(principal, report)
+    if body.duplicate_of is not None:
+        if body.duplicate_of == report.id:
+            raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
+        original, _ = await access.get_visible(session, principal, body.duplicate_of)
+        _check_original(original)
+        report.duplicate_of_id = original.id
+    report.closed_at = clock.now()
+    await move(
+        session,
+        report,
+        "reject",
+        "rejected",
+        principal,
+        note=body.reason,
+        data={"duplicate_of": report.duplicate_of_id},
+    )
+    return report
+
+
+def _check_original(original: Report) -> None:
+    if original.status not in EXCLUDED:
+        return
+    root = original.duplicate_of_id
+    raise Invalid(
+        "report.duplicate_of_invalid",
+        "所选诉求本身是重复诉求，请关联到它的原诉求"
+        if root is not None
+        else "所选诉求已驳回或已撤销，不能作为原诉求",
+        details={"duplicate_of": original.id, "status": original.status, "original_id": root},
+    )
+
+
+async def supervise(
+    session: AsyncSession, principal: Principal, report_id: int, note: str
+) -> Report:
+    """督办: an admin presses the owner; recorded, status unchanged."""
+    access.require_staff(principal)
+    report = await locked(session, principal, report_id)
+    check("supervise", report.status)
+    access.require_admin_over(principal, report)
+    await add_event(
+        session,
+        report,
+        "supervised",
+        actor=principal,
+        note=note,
+        data={"assignee_id": report.assignee_id},
+    )
+    report.updated_at = clock.now()
+    return report
+
+
+async def review(
+    session: AsyncSession, principal: Principal, report_id: int, approve: bool
+) -> Report:
+    """A person clears (or keeps hidden) the case's resident text that content
+    security holds (for review, or not yet checked): the description, the
+    rating comment and the resident's timeline notes, in one decision."""
+    access.require_staff(principal)
+    report = await locked(session, principal, report_id)
+    access.require_admin_over(principal, report)
+    notes = list(
+        await session.scalars(
+            select(ReportEvent.id)
+            .where(ReportEvent.report_id == report.id, ReportEvent.moderation.in_(HELD))
+            .order_by(ReportEvent.id)
+        )
+    )
+    description = report.moderation in HELD
+    rating = report.rating_moderation in HELD
+    if not (description or rating or notes):
+        raise Conflict("report.not_under_review", "该诉求的文字无需审核")
+    state = "pass" if approve else "blocked"
+    if description:
+        report.moderation = state
+    if rating:
+        report.rating_moderation = state
+    if notes:
+        await session.execute(
+            # Only what is still held: a recheck may have blocked a note since.
+            update(ReportEvent)
+            .where(ReportEvent.id.in_(notes), ReportEvent.moderation.in_(HELD))
+            .values(moderation=state)
+        )
+    await add_event(
+        session,
+        report,
+        "reviewed",
+        actor=principal,
+        data={
+            "approved": approve,
+            "description": description,
+            "rating_comment": rating,
+            "event_ids": notes,
+        },
+    )
+    report.updated_at = clock.now()
+    return report
