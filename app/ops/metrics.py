@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.routing import compile_path
@@ -73,13 +73,12 @@ class Metrics:
         from app.outbox.models import OutboxMessage
         from app.reports.models import Report
         from app.reports.state import OPEN
+        from app.stats.queries import overdue_expr
 
         now = clock.now()
         is_open = Report.status.in_(OPEN)
-        late = or_(
-            and_(Report.accepted_at.is_(None), Report.response_due_at < now),
-            Report.resolve_due_at < now,
-        )
+        # The overdue test of the lists and the figures, so the three agree.
+        late = overdue_expr(now)
         open_n, overdue_n = (
             await session.execute(
                 select(func.count(), func.count().filter(late)).select_from(Report).where(is_open)

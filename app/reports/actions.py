@@ -4,12 +4,12 @@ the state table (409) and the caller's right over the case, changes the case
 and appends an event — all in the request's transaction, so two people acting
 at once cannot both win.
 
-Every change of a case through the ORM bumps its ``version`` (the mapper's
-version counter), under the row lock. An action whose outcome the state table
-cannot tell apart from a later one (a transfer keeps the status) is judged
-against the case as the caller's request found it: it reads ``version`` before
-taking the lock, and a case changed meanwhile — another action committed while
-this one waited for the lock — is 409 ``conflict.concurrent_update``.
+An action whose outcome the state table cannot tell apart from a later one
+(a transfer keeps the status) is judged against the case as the caller's
+request found it: it reads who holds the case, where and in what state before
+taking the lock, and a case that changed hands meanwhile — another action
+committed while this one waited for the lock — is 409
+``conflict.concurrent_update``.
 
 Here: the handlers' actions (accept, progress, resolve, return,
 escalate, transfer) and dispatch, with the locking and recording every action
@@ -48,32 +48,47 @@ async def locked(session: AsyncSession, principal: Principal, report_id: int) ->
     return report
 
 
+# What a transfer or a dispatch is decided on: who holds the case, where, in
+# what state. A reminder or a progress note changing the row meanwhile is no
+# conflict.
+_OWNERSHIP = (
+    Report.status,
+    Report.assignee_id,
+    Report.owner_level,
+    Report.owner_region_id,
+    Report.owner_department_id,
+)
+
+
 async def locked_as_seen(session: AsyncSession, principal: Principal, report_id: int) -> Report:
     """``locked``, and 409 ``conflict.concurrent_update`` when the case changed
-    while this request waited for its lock: of two people acting at once, the
-    second is refused rather than silently undoing the first (see the module
-    docstring)."""
-    seen = await _committed_version(session, report_id)
+    hands while this request waited for its lock: of two people acting at
+    once, the second is refused rather than silently undoing the first (see
+    the module docstring)."""
+    seen = await _committed_ownership(session, report_id)
     report = await locked(session, principal, report_id)
-    if seen is not None and report.version != seen:
+    now = tuple(getattr(report, column.key) for column in _OWNERSHIP)
+    if seen is not None and now != seen:
         raise Conflict("conflict.concurrent_update", "该诉求刚被他人处理，请刷新后重试")
     return report
 
 
-async def _committed_version(session: AsyncSession, report_id: int) -> int | None:
-    """The case's ``version`` as last committed, read without waiting for the
-    row lock. On PostgreSQL a plain read in the request's transaction (read
-    committed: it sees the latest commit and takes no lock). On SQLite the
-    request's first statement takes the write lock (``BEGIN IMMEDIATE``) and
-    so would wait for the other writer's commit: read on a reader's
+async def _committed_ownership(session: AsyncSession, report_id: int) -> tuple[Any, ...] | None:
+    """The case's ``_OWNERSHIP`` as last committed, read without waiting for
+    the row lock. On PostgreSQL a plain read in the request's transaction
+    (read committed: it sees the latest commit and takes no lock). On SQLite
+    the request's first statement takes the write lock (``BEGIN IMMEDIATE``)
+    and so would wait for the other writer's commit: read on a reader's
     connection of its own (WAL: readers never wait for the writer). Tests
     that bind every session to one connection read on it."""
-    stmt = select(Report.version).where(Report.id == report_id)
+    stmt = select(*_OWNERSHIP).where(Report.id == report_id)
     bind = session.bind
     if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite":
         async with bind.execution_options(**{SQLITE_IMMEDIATE: False}).connect() as conn:
-            return await conn.scalar(stmt)  # type: ignore[no-any-return]
-    return await session.scalar(stmt)
+            row = (await conn.execute(stmt)).first()
+    else:
+        row = (await session.execute(stmt)).first()
+    return tuple(row) if row is not None else None
 
 
 async def move(
@@ -298,6 +313,9 @@ async def _escalate(
     report.assignee_id = None
     report.accepted_at = None
     report.response_due_at = sla.response_due(now, category)
+    # A request for more time was the last owner's: the new owner asks for
+    # their own, and cannot grant themselves the old one.
+    lapsed = await extensions.lapse_pending(session, report, now)
     await move(
         session,
         report,
@@ -310,6 +328,7 @@ async def _escalate(
             "to": to,
             "region_id": target.id if target else None,
             "department_id": report.owner_department_id,
+            **({"lapsed_extensions": lapsed} if lapsed else {}),
         },
     )
 
@@ -349,15 +368,21 @@ async def transfer(
         raise Conflict("report.transfer_to_assignee", "该诉求已由此人经办，请选择其他工作人员")
     target = await _staff_in_scope(session, principal, body.assignee_id, report)
     report.assignee_id = report.last_assignee_id = target.id
+    now = clock.now()
+    # The previous assignee's pending request lapses with the case leaving them.
+    lapsed = await extensions.lapse_pending(session, report, now)
     await add_event(
         session,
         report,
         "transferred",
         actor=principal,
         note=body.reason,
-        data={"assignee": {"id": target.id, "name": target.name}},
+        data={
+            "assignee": {"id": target.id, "name": target.name},
+            **({"lapsed_extensions": lapsed} if lapsed else {}),
+        },
     )
-    report.updated_at = clock.now()
+    report.updated_at = now
     return report
 
 

@@ -69,7 +69,8 @@ async def request_extension(
 
 async def lapse_pending(session: AsyncSession, report: Report, now: datetime) -> list[int]:
     """Close the case's pending request, if any, as ``lapsed`` (the case was
-    resolved or reopened); the ids closed, for the event that caused it."""
+    resolved or reopened, or left the person who asked: escalated or
+    transferred); the ids closed, for the event that caused it."""
     ids = list(
         await session.scalars(
             select(ExtensionRequest.id).where(

@@ -67,13 +67,14 @@ def _not_reminded() -> ColumnElement[bool]:
 
 
 async def remind(session: AsyncSession) -> int:
-    """Cases past their response deadline, reminded once: a dispatched case its
-    assignee, a case waiting in a queue the queue (``remind_queues``)."""
+    """Cases past their response deadline, reminded once: a case dispatched (or
+    escalated and then handed to a person) its assignee, a case waiting in a
+    queue the queue (``remind_queues``)."""
     now = clock.now()
     rows = await _claim(
         session,
         and_(
-            Report.status == "dispatched",
+            Report.status.in_(("dispatched", "escalated")),
             Report.assignee_id.is_not(None),
             Report.response_due_at < now,
             _not_reminded(),
@@ -94,15 +95,15 @@ async def remind(session: AsyncSession) -> int:
 
 async def remind_queues(session: AsyncSession) -> int:
     """A case waiting in a queue with nobody assigned (``submitted`` for manual
-    dispatch, or ``escalated`` to a community, street or department) past its
-    response deadline: one reminder, which notifies the queue's admins or the
-    department's staff. Nothing is reassigned: the queue has no person to
-    fall back to."""
+    dispatch; ``escalated`` to a community, street or department; or
+    ``dispatched`` to a department's shared queue) past its response deadline:
+    one reminder, which notifies the queue's admins or the department's staff.
+    Nothing is reassigned: the queue has no person to fall back to."""
     now = clock.now()
     rows = await _claim(
         session,
         and_(
-            Report.status.in_(("submitted", "escalated")),
+            Report.status.in_(("submitted", "escalated", "dispatched")),
             Report.assignee_id.is_(None),
             Report.response_due_at < now,
             _not_reminded(),
@@ -137,6 +138,7 @@ async def reassign(session: AsyncSession) -> int:
         session,
         and_(
             Report.status == "dispatched",
+            Report.assignee_id.is_not(None),  # a department's queue has no leader
             Report.reminded_at >= Report.response_due_at,  # reminded of this deadline
             Report.grid_id.is_not(None),
             Report.response_due_at < now,

@@ -435,6 +435,39 @@ async def test_resolving_lapses_a_pending_extension(
     await _ask(client, world, rid, hours=12)
 
 
+@pytest.mark.parametrize("how", ["escalate", "transfer"])
+async def test_a_pending_extension_lapses_when_the_case_leaves_the_asker(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, how: str
+) -> None:
+    """The new owner cannot grant themselves the old owner's request."""
+    worker, community = world.h(world.worker), world.h(world.community_admin)
+    rid = await _accepted(client, world)
+    ext_id = await _ask(client, world, rid)
+    if how == "escalate":
+        r = await act(client, worker, rid, "escalate", {"reason": "需社区协调", "to": "community"})
+        assert r.status_code == 200, r.text
+        assert (await act(client, community, rid, "accept")).status_code == 200
+    else:
+        r = await act(
+            client, community, rid, "transfer", {"assignee_id": world.leader.id, "reason": "改派"}
+        )
+        assert r.status_code == 200, r.text
+    assert (
+        await session.scalar(select(ExtensionRequest.status).where(ExtensionRequest.id == ext_id))
+        == "lapsed"
+    )
+    before = at(
+        (await client.get(f"/api/v1/reports/{rid}", headers=community)).json(), "resolve_due_at"
+    )
+    r = await act(client, community, rid, f"extension/{ext_id}/decision", {"approve": True})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "extension.lapsed"
+    after = at(
+        (await client.get(f"/api/v1/reports/{rid}", headers=community)).json(), "resolve_due_at"
+    )
+    assert after == before
+
+
 async def test_answering_lapses_a_pending_extension(
     client: httpx.AsyncClient, world: World, session: AsyncSession
 ) -> None:

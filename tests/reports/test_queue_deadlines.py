@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.clock import SHANGHAI
 from app.core.settings import Settings
-from app.reports.models import Report
+from app.org.models import Department
+from app.reports.models import Category, Report
 from app.reports.sweeps import run_sweeps
 from tests.factories import auth, make_staff, make_tree, make_user
 from tests.reports.helpers import IN_GRID, NOWHERE, World, act, make_world, submit, wgs
@@ -185,3 +186,39 @@ async def test_a_case_dispatched_from_a_reminded_queue_is_reminded_before_it_is_
         assert r.json()["assignee"]["id"] == world.leader.id
         types = [e["type"] for e in r.json()["timeline"]]
         assert types[-4:] == ["reminded", "dispatched", "reminded", "reassigned"]
+
+
+async def test_a_departments_queue_is_reminded_and_never_handed_to_a_grid_leader(
+    client: httpx.AsyncClient, app: FastAPI, world: World, session: AsyncSession
+) -> None:
+    """A case routed to a department waits in the department's shared queue
+    (``dispatched``, nobody assigned): past its deadline it is reminded once,
+    like every queue, and stays with the department."""
+    department = Department(name="供电公司", region_id=world.tree.district.id, category_codes=[])
+    session.add(department)
+    await session.flush()
+    await session.execute(
+        update(Category)
+        .where(Category.code == "water_power")
+        .values(routing="department", department_id=department.id)
+    )
+    await session.flush()
+    with clock.frozen(START):
+        r = await submit(
+            client, world.h(world.resident), category="water_power", location=wgs(IN_GRID)
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        assert (r.json()["status"], r.json()["assignee"]) == ("dispatched", None)
+        clock.advance(timedelta(days=2))
+        result = await run_sweeps(app.state.db)
+        assert (result.reminded, result.reassigned) == (1, 0)
+        assert (await run_sweeps(app.state.db)).reminded == 0
+        report = await session.get(Report, rid)
+        assert report is not None
+        await session.refresh(report)
+        assert (report.status, report.assignee_id, report.owner_level) == (
+            "dispatched",
+            None,
+            "department",
+        )
