@@ -89,10 +89,12 @@ async def create_category(
 ) -> CategoryRead:
     """仅限系统管理员与区级管理员。代码已被使用（含已停用的类别）时返回 409
     `category.code_taken`；`routing` 为 department 却未指定部门返回 422
-    `category.department_required`，部门不存在返回 422 `category.department_not_found`。"""
+    `category.department_required`，部门不存在或不在调用者管辖范围内返回 422
+    `category.department_not_found`。按类别直接派给部门时，只派往管辖范围包含诉求所在网格的
+    部门；不包含时按网格正常派单。"""
 
     async def work() -> CategoryRead:
-        category = await category_service.create_category(session, body=body)
+        category = await category_service.create_category(session, principal, body=body)
         return category_service.category_read(category)
 
     return await run_idempotent(
@@ -107,12 +109,12 @@ async def create_category(
     responses=errors(401, 403, 404, 422),
 )
 async def update_category(
-    code: CodePath, body: CategoryUpdate, _: ConfigAdmin, session: SessionDep
+    code: CodePath, body: CategoryUpdate, principal: ConfigAdmin, session: SessionDep
 ) -> CategoryRead:
     """仅限系统管理员与区级管理员。只修改给出的字段；`active: false` 停用该类别
     （已有诉求不受影响，新诉求不能再选）。新的时限只用于此后计算的期限。
     类别不存在返回 404 `category.not_found`。"""
-    category = await category_service.update_category(session, code=code, body=body)
+    category = await category_service.update_category(session, principal, code=code, body=body)
     return category_service.category_read(category)
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.principal import Principal
 from app.core.errors import Conflict, Invalid, NotFound
-from app.org.models import Department
+from app.org.department_service import department_in_scope
 from app.reports.category_schemas import CategoryCreate, CategoryRead, CategoryUpdate, ResolveSla
 from app.reports.models import Category
 from app.reports.sla import DEFAULT_RESOLVE_DAYS
@@ -74,16 +75,21 @@ async def list_categories(
     return list((await session.scalars(stmt)).all())
 
 
-async def _check_routing(session: AsyncSession, *, routing: str, department_id: int | None) -> None:
+async def _check_routing(
+    session: AsyncSession, principal: Principal, *, routing: str, department_id: int | None
+) -> None:
     """A department-routed category needs a department to land in, and any
-    department named must exist."""
+    department named must exist within the caller's scope (a district admin
+    cannot send cases to another district's department)."""
     if routing == "department" and department_id is None:
         raise Invalid(
             "category.department_required",
             "直接派给部门的类别必须指定承办部门",
             details={"field": "department_id"},
         )
-    if department_id is not None and await session.get(Department, department_id) is None:
+    if department_id is not None and not await _department_in_scope(
+        session, principal, department_id
+    ):
         raise Invalid(
             "category.department_not_found",
             "承办部门不存在",
@@ -91,11 +97,23 @@ async def _check_routing(session: AsyncSession, *, routing: str, department_id: 
         )
 
 
-async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Category:
+async def _department_in_scope(
+    session: AsyncSession, principal: Principal, department_id: int
+) -> bool:
+    try:
+        await department_in_scope(session, principal, department_id)
+    except NotFound:
+        return False
+    return True
+
+
+async def create_category(
+    session: AsyncSession, principal: Principal, *, body: CategoryCreate
+) -> Category:
     taken = await session.scalar(select(Category.id).where(Category.code == body.code))
     if taken is not None:
         raise Conflict("category.code_taken", "类别代码已被使用", details={"code": body.code})
-    await _check_routing(session, routing=body.routing, department_id=body.department_id)
+    await _check_routing(session, principal, routing=body.routing, department_id=body.department_id)
     category = Category(
         code=body.code,
         name=body.name,
@@ -116,7 +134,9 @@ async def create_category(session: AsyncSession, *, body: CategoryCreate) -> Cat
     return category
 
 
-async def update_category(session: AsyncSession, *, code: str, body: CategoryUpdate) -> Category:
+async def update_category(
+    session: AsyncSession, principal: Principal, *, code: str, body: CategoryUpdate
+) -> Category:
     category = await get_category(session, code)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "resolve_days" in changes:
@@ -128,7 +148,7 @@ async def update_category(session: AsyncSession, *, code: str, body: CategoryUpd
     routing = changes.get("routing", category.routing)
     department_id = changes.get("department_id", category.department_id)
     if "routing" in changes or "department_id" in changes:
-        await _check_routing(session, routing=routing, department_id=department_id)
+        await _check_routing(session, principal, routing=routing, department_id=department_id)
     for field, value in changes.items():
         setattr(category, field, value)
     await session.flush()

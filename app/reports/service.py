@@ -289,7 +289,7 @@ async def _route(
     wherever the case goes (DESIGN §6): a case left in a manual-dispatch queue
     is due, and becomes overdue, like one dispatched at once."""
     report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
-    if category.routing == "department" and category.department_id is not None:
+    if category.routing == "department" and await _department_holds(session, category, grid):
         report.status, report.owner_level = "dispatched", "department"
         report.owner_department_id = category.department_id
         report.dispatched_at = now
@@ -321,6 +321,26 @@ async def _route(
         "reason": "未能定位到网格，进入人工派单队列",
         "queue": {"id": queue.id, "name": queue.name} if queue else None,
     }
+
+
+async def _department_holds(session: AsyncSession, category: Category, grid: Region | None) -> bool:
+    """Whether the category's department may take a case located in ``grid``:
+    its staff read the case and the reporter's contact, so a case only goes
+    to a department whose region holds it (as escalation requires); a case
+    with no grid is placed where it would wait (``_queue_region``). Otherwise
+    it is dispatched like any other case."""
+    if category.department_id is None:
+        return False
+    if grid is not None:
+        where = grid.path
+    else:
+        queue = await _queue_region(session)
+        where = queue.path if queue else ""
+    path = await (await Raw.of(session)).fetchval(
+        "SELECT r.path FROM department d JOIN region r ON r.id = d.region_id WHERE d.id = $1",
+        category.department_id,
+    )
+    return path is not None and bool(where) and where.startswith(path)
 
 
 async def start_resolution_clock(session: AsyncSession, report: Report, now: datetime) -> None:
