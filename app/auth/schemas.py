@@ -110,7 +110,9 @@ class MePatch(BaseModel):
     """只修改提交了的字段；`home_grid_id`、`address` 传 null 表示清除。"""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"nickname": "老王", "home_grid_id": 12}]}
+        # A misspelt field (``homeGridId``) is refused, not silently dropped.
+        extra="forbid",
+        json_schema_extra={"examples": [{"nickname": "老王", "home_grid_id": 12}]},
     )
 
     nickname: str | None = Field(

@@ -222,6 +222,13 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return fields
 
 
+def invalid_field(where: str, name: str, message: str, kind: str = "value_error") -> Invalid:
+    """A 422 ``validation_error`` for one field a handler checked itself, in
+    the shape the request validator gives (``details.fields``)."""
+    field = {"loc": [where, name], "field": name, "type": kind, "message": message}
+    return Invalid("validation_error", message, details={"fields": [field]})
+
+
 def _not_json(exc: Exception) -> JSONResponse:
     message = NOT_JSON
     if isinstance(exc, UnicodeDecodeError):

@@ -17,7 +17,7 @@ from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime
 
 from app.core.clock import SHANGHAI
-from app.core.errors import Invalid
+from app.core.errors import invalid_field
 
 FIRST_YEAR, LAST_YEAR = 1970, 2199
 RANGE_MESSAGE = "时间超出范围，应在 1970 年至 2199 年之间"
@@ -42,7 +42,7 @@ Instant = Annotated[AwareDatetime, AfterValidator(_checked)]
 def check_day(value: date, name: str) -> date:
     """A date parameter within the accepted years (422 otherwise)."""
     if not in_range(value):
-        raise Invalid("validation_error", f"{name}：{RANGE_MESSAGE}", details={"field": name})
+        raise invalid_field("query", name, f"{name}：{RANGE_MESSAGE}")
     return value
 
 
@@ -63,26 +63,18 @@ def parse_bound(value: str | None, name: str) -> datetime | None:
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise Invalid(
-            "validation_error",
-            f"{name} 时间格式错误，应为 2026-11-01 或带时区的时间",
-            details={"field": name, "value": value},
+        raise invalid_field(
+            "query", name, f"{name} 时间格式错误，应为 2026-11-01 或带时区的时间"
         ) from exc
     if parsed.tzinfo is None:
-        raise Invalid(
-            "validation_error",
-            f"{name} 必须带时区，如 2026-11-01T08:00:00+08:00",
-            details={"field": name, "value": value},
-        )
+        raise invalid_field("query", name, f"{name} 必须带时区，如 2026-11-01T08:00:00+08:00")
     if not in_range(parsed):
-        raise Invalid(
-            "validation_error", f"{name}：{RANGE_MESSAGE}", details={"field": name, "value": value}
-        )
+        raise invalid_field("query", name, f"{name}：{RANGE_MESSAGE}")
     return parsed
 
 
 def parse_window(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
     lo, hi = parse_bound(start, "from"), parse_bound(end, "to")
     if lo is not None and hi is not None and hi <= lo:
-        raise Invalid("validation_error", "to 必须晚于 from", details={"from": start, "to": end})
+        raise invalid_field("query", "to", "to 必须晚于 from")
     return lo, hi

@@ -18,6 +18,7 @@ from typing import Literal
 
 import chinese_calendar
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -133,11 +134,24 @@ async def list_year(session: AsyncSession, *, year: int) -> list[CalendarDay]:
 async def put_override(
     session: AsyncSession, *, day: date, is_workday: bool, name: str, actor_id: int | None
 ) -> CalendarDay:
-    """Create or replace the admins' override for ``day``."""
+    """Create or replace the admins' override for ``day``. Two admins saving
+    the same new day at once both succeed, the later one's values standing:
+    the insert that loses the race becomes an update."""
     holiday = await session.get(Holiday, day)
     if holiday is None:
-        holiday = Holiday(day_date=day)
-        session.add(holiday)
+        try:
+            async with session.begin_nested():
+                holiday = Holiday(
+                    day_date=day,
+                    is_workday=is_workday,
+                    name=name,
+                    updated_at=clock.now(),
+                    updated_by=actor_id,
+                )
+                session.add(holiday)
+        except IntegrityError:
+            holiday = await session.get(Holiday, day, populate_existing=True)
+            assert holiday is not None  # the row the other admin just committed
     holiday.is_workday = is_workday
     holiday.name = name
     holiday.updated_at = clock.now()

@@ -106,6 +106,18 @@ async def test_patch_me_refuses_bad_nicknames(
     assert r.json()["error"]["details"]["fields"][0]["field"] == "nickname"
 
 
+@pytest.mark.parametrize("body", [{"homeGridId": 7}, {"avatar_url": "http://x"}])
+async def test_patch_me_refuses_a_field_it_does_not_know(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, body: dict[str, object]
+) -> None:
+    # A misspelt field was answered 200 and dropped: the app believed it saved.
+    resident = await make_user(session, name="原昵称")
+    r = await client.patch(ME, headers=auth(settings, resident), json=body)
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "validation_error"
+    assert r.json()["error"]["details"]["fields"][0]["field"] == next(iter(body))
+
+
 async def test_patch_me_accepts_a_32_character_nickname(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:

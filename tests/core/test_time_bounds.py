@@ -44,6 +44,10 @@ async def test_a_window_beyond_the_calendar_is_a_validation_error(
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["code"] == "validation_error" and "1970" in error["message"]
+    # The shape every validation error has: the field named in details.fields.
+    [field] = error["details"]["fields"]
+    assert field["loc"][0] == "query" and field["field"] in ("from", "to")
+    assert field["message"] == error["message"]
 
 
 async def test_the_years_in_between_are_accepted(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from app.media.models import Media
 from app.org.models import Region
 from app.reports.models import (
     ExtensionRequest,
+    Holiday,
     Report,
     ReportEvent,
     ReportFollow,
@@ -209,3 +211,32 @@ async def test_two_sweepers_never_do_one_case_twice(live: Live, settings: Settin
             .where(ReportEvent.type == "reminded", ReportEvent.report_id.in_(ids))
         )
     assert reminders == len(ids)
+
+
+async def test_two_admins_saving_the_same_new_holiday_both_succeed(live: Live) -> None:
+    """PUT creates or replaces: the insert that loses the race becomes an
+    update (on PostgreSQL it was a 409 from the primary key)."""
+    async with live.app.state.db.session(write=True) as s:
+        tree = await make_tree(s)
+        admins = [await make_staff(s, "district_admin", tree.district) for _ in range(4)]
+        await s.commit()
+    day = date(2026, 12, 22)
+    try:
+        results = await asyncio.gather(
+            *(
+                live.client.put(
+                    f"/api/v1/admin/holidays/{day}",
+                    json={"is_workday": False, "name": f"调整{i}"},
+                    headers=live.h(admin),
+                )
+                for i, admin in enumerate(admins)
+            )
+        )
+        assert [r.status_code for r in results] == [200] * len(admins), [r.text for r in results]
+        async with live.app.state.db.session(write=False) as s:
+            rows = list(await s.scalars(select(Holiday).where(Holiday.day_date == day)))
+        assert len(rows) == 1 and rows[0].is_workday is False
+    finally:
+        async with live.app.state.db.session(write=True) as s:
+            await s.execute(delete(Holiday).where(Holiday.day_date == day))
+            await s.commit()
