@@ -25,7 +25,16 @@ from app.core.rawsql import standalone
 from app.integrations import service as integrations
 from app.org import geo
 from app.org import service as org_service
-from app.reports import access, actions, detail, extensions, moderation, resident_actions, service
+from app.reports import (
+    access,
+    actions,
+    detail,
+    escalation,
+    extensions,
+    moderation,
+    resident_actions,
+    service,
+)
 from app.reports.category_service import get_active_category
 from app.reports.models import Report
 from app.reports.routing import (
@@ -39,6 +48,7 @@ from app.reports.routing import (
 from app.reports.schemas import (
     Coord,
     EscalateBody,
+    EscalationTargets,
     ExtensionBody,
     NoteBody,
     RatingBody,
@@ -379,6 +389,21 @@ async def return_report(
 ) -> ReportRead:
     report = await actions.return_case(session, user, report_id, body)
     return await answer(request, session, user, report)
+
+
+@router.get(
+    "/reports/{report_id}/escalation-targets",
+    response_model=EscalationTargets,
+    summary="可上报的去向",
+    responses=errors(401, 403, 404, 409),
+)
+async def escalation_targets(
+    report_id: ReportId, user: CurrentUser, session: SessionDep
+) -> EscalationTargets:
+    """经办人上报前取可选的去向：高于当前层级的社区、街道，以及所属区划包含该诉求的职能部门
+    （登记承办该类别的部门在前）。只有经办人可以调用（403 `report.not_handler`）；诉求当前
+    状态不能上报时 409 `report.illegal_transition`。"""
+    return await escalation.targets(session, user, report_id)
 
 
 @router.post(

@@ -258,6 +258,28 @@ class EscalateBody(ReasonBody):
     department_id: int | None = Field(None, description="to=department 时必填")
 
 
+class LevelTarget(BaseModel):
+    to: Literal["community", "street"] = Field(description="上报时的 `to`")
+    name: str = Field(description="层级名称，如 社区")
+    region_id: int = Field(description="接手的区划 id")
+    region: str = Field(description="接手的区划名称")
+
+
+class DepartmentTarget(BaseModel):
+    id: int = Field(description="部门 id（上报时的 `department_id`）")
+    name: str = Field(description="部门名称")
+    region_id: int = Field(description="部门所属区划 id")
+    region: str = Field(description="部门所属区划名称")
+    handles_category: bool = Field(description="部门登记的承办类别含该诉求的类别")
+
+
+class EscalationTargets(BaseModel):
+    levels: list[LevelTarget] = Field(description="可上报到的上级（只含高于当前层级的）")
+    departments: list[DepartmentTarget] = Field(
+        description="可上报到的部门：所属区划包含该诉求；承办该类别的在前，其次由近及远"
+    )
+
+
 class ExtensionBody(ReasonBody):
     hours: int = Field(ge=1, le=720, description="延长的小时数（自然小时）")
 

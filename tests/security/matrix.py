@@ -568,6 +568,7 @@ ROWS: list[Row] = [
     row(f"POST {R}/resolve",                                            "401  403  404  404  403  403  403",  on_report("in_progress", {"note": "已清运完毕"}), owner="worker", fresh=True),
     row(f"POST {R}/answer",                                             "401  403  404  404  ok   403  403",  on_report("dispatched", {"note": "到社区办理"}, kind="consultation"), owner="worker", fresh=True),
     row(f"POST {R}/return",                                             "401  403  404  404  403  403  403",  on_report("dispatched", {"reason": "不属于本网格"}), owner="worker", fresh=True),
+    row(f"GET {R}/escalation-targets",                                 "401  403  404  404  403  403  403",  on_report("in_progress"), owner="worker", fresh=True),
     row(f"POST {R}/escalate",                                           "401  403  404  404  403  403  403",  on_report("in_progress", {"reason": "需社区协调", "to": "community"}), owner="worker", fresh=True),
     row(f"POST {R}/extension",                                          "401  403  404  404  403  403  403",  on_report("in_progress", {"hours": 24, "reason": "等待配件"}), owner="worker", fresh=True),
     row(f"POST {R}/transfer",                                           "401  403  404  404  ok   403  403",  on_report("dispatched", lambda w: {"assignee_id": w.leader.id, "reason": "网格长处理"}), owner="worker", fresh=True),
