@@ -283,6 +283,8 @@ def compose(
         resolved_at=report.resolved_at,
         closed_at=report.closed_at,
         duplicate_of=report.duplicate_of_id,
+        policy_id=report.policy_id,
+        service_id=report.service_id,
         following=following,
         pending_extension={
             "id": pending.id,

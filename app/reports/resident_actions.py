@@ -94,7 +94,9 @@ async def reopen(
     due = report.resolve_due_at.isoformat() if report.resolve_due_at else None
     if await access.may_own(session, previous, report):
         report.assignee_id = previous
-        report.accepted_at = now
+        # Back in progress with the owner who accepted it: when they accepted
+        # stays what it was (the figures and the clients read it).
+        report.accepted_at = report.accepted_at or now
         event = await move(
             session,
             report,

@@ -226,6 +226,8 @@ class ReportRead(ReportListItem):
         None, description="结束时间（评价、自动关闭、驳回、撤销或标记答复有用）；重办后为 null"
     )
     duplicate_of: int | None = Field(None, description="因重复被驳回时，原诉求 id")
+    policy_id: int | None = Field(None, description="咨询所关联的政策 id（提交时给出）")
+    service_id: int | None = Field(None, description="代办所关联的便民服务事项 id（提交时给出）")
     following: bool | None = Field(None, description="当前用户是否关注")
     pending_extension: dict[str, Any] | None = Field(None, description="待审批的延期申请")
     timeline: list[EventRead] | None = Field(None, description="处理记录，按发生先后排列")

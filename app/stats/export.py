@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -73,10 +74,21 @@ def window_text(start: datetime | None, end: datetime | None) -> str:
     return f"{_when(start, '不限')} 至 {_when(end, '不限')}（不含），北京时间"
 
 
+def _put(ws: Worksheet, row: int, column: int, value: Any) -> Cell:
+    """One cell. Text is always stored as text: a name that begins with ``=``
+    (``+``, ``-``, ``@``) would otherwise be a live formula, run by whoever
+    opens the file (formula injection through a staff, grid or category name)."""
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
 def _top(ws: Worksheet, title: str, header: ExportHeader) -> int:
     ws.append([title])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append(["统计区域", header.region_name])
+    _put(ws, 2, 1, "统计区域")
+    _put(ws, 2, 2, header.region_name)
     ws.append(["时间范围", window_text(header.start, header.end)])
     ws.append(["统计时刻", f"{header.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}（超期数按此时刻）"])
     # Row 5 stays blank; the table starts on row 6.
@@ -85,7 +97,7 @@ def _top(ws: Worksheet, title: str, header: ExportHeader) -> int:
 
 def _row(ws: Worksheet, row: int, first: Sequence[Any], values: dict[str, Any]) -> None:
     for col, value in enumerate(first, start=1):
-        ws.cell(row=row, column=col, value=value)
+        _put(ws, row, col, value)
     offset = len(first)
     for i, (field, _, kind) in enumerate(COLUMNS, start=offset + 1):
         cell = ws.cell(row=row, column=i, value=values[field])

@@ -55,6 +55,10 @@ async def test_errand_report_is_dispatched_to_the_grid_worker(
     assert report["response_due_at"] is not None
     stored = await session.get(Report, report["id"])
     assert stored is not None and stored.service_id == service.id
+    # The worker reads which service to do (it was stored but never shown).
+    r = await client.get(f"/api/v1/reports/{report['id']}", headers=world.h(world.worker))
+    assert r.json()["service_id"] == service.id and r.json()["policy_id"] is None
+    assert report["service_id"] == service.id
     # The grid worker finds it in their task list and accepts it like any case.
     r = await client.get("/api/v1/worker/tasks", headers=world.h(world.worker))
     assert report["id"] in [i["id"] for i in r.json()["items"]]

@@ -126,7 +126,7 @@ async def test_home_grid_used_when_no_location(
 async def test_reopen_after_unsatisfied_rating(client: httpx.AsyncClient, world: World) -> None:
     resident, worker = world.h(world.resident), world.h(world.worker)
     rid = (await submit(client, resident, location=wgs(IN_GRID))).json()["id"]
-    await act(client, worker, rid, "accept")
+    accepted_at = (await act(client, worker, rid, "accept")).json()["accepted_at"]
     await act(client, worker, rid, "resolve", {"note": "已处理"})
     r = await act(client, resident, rid, "rating", {"score": "unsatisfied"})
     assert r.json()["status"] == "closed"
@@ -137,6 +137,8 @@ async def test_reopen_after_unsatisfied_rating(client: httpx.AsyncClient, world:
     assert again["status"] == "in_progress"
     assert again["assignee"]["id"] == world.worker.id
     assert again["reopen_count"] == 1
+    # When the worker accepted it stays what it was: a reopen is not a late acceptance.
+    assert again["accepted_at"] == accepted_at
     # Rating twice for one resolution is refused …
     r = await act(client, resident, rid, "rating", {"score": "satisfied"})
     assert r.status_code == 409

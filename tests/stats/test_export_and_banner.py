@@ -74,6 +74,37 @@ async def test_export_xlsx(client: httpx.AsyncClient, fixed: Fixed) -> None:
     assert categories["environment"] == 7
 
 
+async def test_names_in_the_export_are_text_never_formulas(
+    client: httpx.AsyncClient, session: AsyncSession, fixed: Fixed
+) -> None:
+    """A staff, grid or region name that begins like a formula stays text: the
+    file is opened by supervisors in Excel, which would run it."""
+    w = fixed.world
+    w.worker.name = '=HYPERLINK("http://x","点我")'
+    w.tree.grid.name = "+SUM(1,1)"
+    w.tree.street.name = "@街道"
+    await session.flush()
+    r = await client.get(
+        "/api/v1/stats/export.xlsx",
+        params={"region_id": w.tree.street.id, **WINDOW},
+        headers=w.h(w.street_admin),
+    )
+    assert r.status_code == 200, r.text
+    wb = load_workbook(io.BytesIO(r.content))
+    cells = [
+        cell
+        for ws in wb.worksheets
+        for row in ws.iter_rows()
+        for cell in row
+        if isinstance(cell.value, str) and cell.value[:1] in "=+-@"
+    ]
+    values = {cell.value for cell in cells}
+    assert {w.worker.name, "+SUM(1,1)", "@街道"} <= values
+    assert all(cell.data_type == "s" for cell in cells), [
+        (cell.coordinate, cell.value, cell.data_type) for cell in cells if cell.data_type != "s"
+    ]
+
+
 async def test_export_outside_scope_is_404(client: httpx.AsyncClient, fixed: Fixed) -> None:
     w = fixed.world
     r = await client.get(
