@@ -67,50 +67,35 @@ def _not_reminded() -> ColumnElement[bool]:
 
 
 async def remind(session: AsyncSession) -> int:
-    """Cases past their response deadline, reminded once: a case dispatched (or
-    escalated and then handed to a person) its assignee, a case waiting in a
-    queue the queue (``remind_queues``)."""
+    """Cases past their response deadline, reminded once (the notification
+    goes to whoever owns the case): a case with a person (dispatched, or
+    escalated and then handed to someone) its assignee; a case waiting in a
+    queue with nobody assigned (``submitted`` for manual dispatch;
+    ``escalated`` to a community, street or department; ``dispatched`` to a
+    department's shared queue) the queue's admins or the department's staff.
+    Nothing is reassigned here (``reassign``; a queue has no one to fall
+    back to)."""
     now = clock.now()
     rows = await _claim(
         session,
         and_(
-            Report.status.in_(("dispatched", "escalated")),
-            Report.assignee_id.is_not(None),
+            Report.status.in_(("submitted", "dispatched", "escalated")),
             Report.response_due_at < now,
             _not_reminded(),
         ),
     )
     for report in rows:
         report.reminded_at = now
-        await add_event(
-            session,
-            report,
-            "reminded",
-            actor_role="system",
-            note="超过响应时限未签收，系统催办",
-            data={"assignee_id": report.assignee_id},
-        )
-    return len(rows) + await remind_queues(session)
-
-
-async def remind_queues(session: AsyncSession) -> int:
-    """A case waiting in a queue with nobody assigned (``submitted`` for manual
-    dispatch; ``escalated`` to a community, street or department; or
-    ``dispatched`` to a department's shared queue) past its response deadline:
-    one reminder, which notifies the queue's admins or the department's staff.
-    Nothing is reassigned: the queue has no person to fall back to."""
-    now = clock.now()
-    rows = await _claim(
-        session,
-        and_(
-            Report.status.in_(("submitted", "escalated", "dispatched")),
-            Report.assignee_id.is_(None),
-            Report.response_due_at < now,
-            _not_reminded(),
-        ),
-    )
-    for report in rows:
-        report.reminded_at = now
+        if report.assignee_id is not None:
+            data: dict[str, object] = {"assignee_id": report.assignee_id}
+        else:
+            data = {
+                "queue": {
+                    "level": report.owner_level,
+                    "region_id": report.owner_region_id,
+                    "department_id": report.owner_department_id,
+                }
+            }
         await add_event(
             session,
             report,
@@ -119,13 +104,7 @@ async def remind_queues(session: AsyncSession) -> int:
             note="超过响应时限未派单，系统催办"
             if report.status == "submitted"
             else "超过响应时限未签收，系统催办",
-            data={
-                "queue": {
-                    "level": report.owner_level,
-                    "region_id": report.owner_region_id,
-                    "department_id": report.owner_department_id,
-                }
-            },
+            data=data,
         )
     return len(rows)
 

@@ -18,27 +18,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, event, func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
-from app.core.security import issue_token
 from app.core.settings import Settings
 from app.main import create_app
-from app.media.models import Media
 from app.notify.models import SubscribeConsent
-from app.org.models import Region
 from app.outbox.models import OutboxMessage
 from app.reports.models import (
-    ExtensionRequest,
     Report,
     ReportEvent,
-    ReportFollow,
-    ReportMedia,
 )
-from app.users.models import Membership, User
+from app.users.models import User
 from tests.factories import make_staff, make_tree, make_user
 from tests.reports.helpers import IN_GRID, wgs
+from tests.reports.live import bearer, wipe
 
 
 @dataclass
@@ -52,38 +46,13 @@ class Live:
     resident: User
 
     def h(self, user: User) -> dict[str, str]:
-        token = issue_token(
-            self.app.state.settings, user_id=user.id, version=user.token_version, type="access"
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-
-async def _wipe(app: FastAPI) -> None:
-    async with app.state.db.session(write=True) as s:
-        for model in (
-            OutboxMessage,
-            SubscribeConsent,
-            ReportMedia,
-            ReportEvent,
-            ReportFollow,
-            ExtensionRequest,
-            Report,
-            IdempotencyRecord,
-            Media,
-            Membership,
-            User,
-            Region,
-            AppState,
-            RateLimitBucket,
-        ):
-            await s.execute(delete(model))
-        await s.commit()
+        return bearer(self.app, user)
 
 
 @pytest.fixture
 async def live(settings: Settings) -> AsyncIterator[Live]:
     app = create_app(settings)
-    await _wipe(app)
+    await wipe(app)
     template = settings.wechat_subscribe_templates["task_new"].template_id
     async with app.state.db.session(write=True) as s:
         tree = await make_tree(s)
@@ -105,7 +74,7 @@ async def live(settings: Settings) -> AsyncIterator[Live]:
         async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
             yield Live(app, client, worker, community_admin, street_admin, picks, resident)
     finally:
-        await _wipe(app)
+        await wipe(app)
         await app.state.wechat.aclose()
         await app.state.db.dispose()
 

@@ -17,23 +17,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 
-from app.core.models import AppState, IdempotencyRecord, RateLimitBucket
-from app.core.security import issue_token
 from app.core.settings import Settings
 from app.main import create_app
-from app.media.models import Media
-from app.org.models import Region
 from app.reports.models import (
-    ExtensionRequest,
     Holiday,
     Report,
     ReportEvent,
-    ReportFollow,
-    ReportMedia,
 )
-from app.users.models import Membership, User
+from app.users.models import User
 from tests.factories import make_staff, make_tree, make_user
 from tests.reports.helpers import IN_GRID, wgs
+from tests.reports.live import bearer, wipe
 
 
 @dataclass
@@ -45,36 +39,13 @@ class Live:
     residents: list[User]
 
     def h(self, user: User) -> dict[str, str]:
-        token = issue_token(
-            self.app.state.settings, user_id=user.id, version=user.token_version, type="access"
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-
-async def _wipe(app: FastAPI) -> None:
-    async with app.state.db.session(write=True) as s:
-        for model in (
-            ReportMedia,
-            ReportEvent,
-            ReportFollow,
-            ExtensionRequest,
-            Report,
-            IdempotencyRecord,
-            Media,
-            Membership,
-            User,
-            Region,
-            AppState,
-            RateLimitBucket,
-        ):
-            await s.execute(delete(model))
-        await s.commit()
+        return bearer(self.app, user)
 
 
 @pytest.fixture
 async def live(settings: Settings) -> AsyncIterator[Live]:
     app = create_app(settings)
-    await _wipe(app)
+    await wipe(app)
     async with app.state.db.session(write=True) as s:
         tree = await make_tree(s)
         worker = await make_staff(s, "grid_worker", tree.grid)
@@ -86,7 +57,7 @@ async def live(settings: Settings) -> AsyncIterator[Live]:
         async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
             yield Live(app, client, worker, leader, residents)
     finally:
-        await _wipe(app)
+        await wipe(app)
         await app.state.wechat.aclose()
         await app.state.db.dispose()
 
