@@ -31,6 +31,7 @@ from app.reports import dispatch, sla
 from app.reports.actions import _escalate
 from app.reports.models import Category, Report
 from app.reports.service import add_event
+from app.users.models import Membership, User
 
 log = logging.getLogger("ejiaren.sweeps")
 
@@ -111,8 +112,42 @@ async def remind(session: AsyncSession) -> int:
 
 async def reassign(session: AsyncSession) -> int:
     """A reminded case still not accepted one response period after its deadline
-    goes to the grid's 网格长 (not a level escalation)."""
+    goes to the grid's 网格长 (not a level escalation). Only cases that can be
+    handed over are claimed (past their category's period, with a leader of the
+    grid or its community other than the assignee): a batch never fills with
+    cases it would skip, which would hold back every case after them."""
     now = clock.now()
+    periods = (await session.execute(select(Category.id, Category.response_sla_minutes))).all()
+    if not periods:
+        return 0
+    late_enough = or_(
+        *(
+            and_(
+                Report.category_id == category_id,
+                Report.response_due_at < now - timedelta(minutes=minutes),
+            )
+            for category_id, minutes in periods
+        )
+    )
+    community = (
+        select(Region.parent_id)
+        .where(Region.id == Report.grid_id)
+        .correlate(Report)
+        .scalar_subquery()
+    )
+    another_leader = (
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(
+            Membership.role == "grid_leader",
+            or_(Membership.region_id == Report.grid_id, Membership.region_id == community),
+            Membership.user_id != Report.assignee_id,
+            User.disabled.is_(False),
+            User.deleted_at.is_(None),
+        )
+        .correlate(Report)
+        .exists()
+    )
     rows = await _claim(
         session,
         and_(
@@ -120,20 +155,17 @@ async def reassign(session: AsyncSession) -> int:
             Report.assignee_id.is_not(None),  # a department's queue has no leader
             Report.reminded_at >= Report.response_due_at,  # reminded of this deadline
             Report.grid_id.is_not(None),
-            Report.response_due_at < now,
+            late_enough,
+            another_leader,
         ),
     )
     done = 0
     for report in rows:
         category = await session.get(Category, report.category_id)
-        assert category is not None and report.response_due_at is not None
-        period = timedelta(minutes=category.response_sla_minutes)
-        if now < report.response_due_at + period:
-            continue
         grid = await session.get(Region, report.grid_id)
-        assert grid is not None
-        leader = await _leader(session, grid)
-        if leader is None or leader == report.assignee_id:
+        assert category is not None and grid is not None
+        leader = await _leader(session, grid, besides=report.assignee_id)
+        if leader is None:  # gone between the claim and here
             continue
         previous = report.assignee_id
         report.assignee_id = report.last_assignee_id = leader
@@ -151,13 +183,14 @@ async def reassign(session: AsyncSession) -> int:
     return done
 
 
-async def _leader(session: AsyncSession, grid: Region) -> int | None:
+async def _leader(session: AsyncSession, grid: Region, *, besides: int | None) -> int | None:
+    """The grid's 网格长, else one for its whole community; not ``besides``."""
     for region_id in (grid.id, grid.parent_id):
         if region_id is None:
             continue
-        holders = await dispatch._holders(session, region_id, "grid_leader")
-        if holders:
-            return holders[0].id
+        for holder in await dispatch._holders(session, region_id, "grid_leader"):
+            if holder.id != besides:
+                return holder.id
     return None
 
 

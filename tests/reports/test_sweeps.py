@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.clock import SHANGHAI
 from app.core.settings import Settings
+from app.reports import sweeps
 from app.reports.models import Category
 from app.reports.sweeps import run_sweeps
 from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
@@ -131,3 +132,36 @@ async def test_unrated_resolved_case_closes_after_seven_days(
         r = await act(client, world.h(world.resident), rid, "reopen", {"reason": "没解决"})
         assert r.status_code == 409
         assert r.json()["error"]["code"] == "report.reopen_window_passed"
+
+
+async def test_cases_the_reassignment_cannot_move_do_not_hold_back_the_others(
+    client: httpx.AsyncClient, app: FastAPI, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case already with the 网格长, reminded again, has no one further to go
+    to. It was claimed and skipped on every pass: once a batch was full of
+    such cases, no case after them was ever handed to its leader."""
+    monkeypatch.setattr(sweeps, "BATCH", 1)
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday
+    with clock.frozen(start):
+        first = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()["id"]
+        # The first case goes to the leader, who lets it lapse as well.
+        r = await act(
+            client,
+            world.h(world.community_admin),
+            first,
+            "transfer",
+            {"assignee_id": world.leader.id, "reason": "网格长处理"},
+        )
+        assert r.status_code == 200, r.text
+        for _ in range(2):
+            clock.advance(timedelta(minutes=61))
+            await run_sweeps(app.state.db)  # reminded; nobody further to hand it to
+        second = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()["id"]
+        clock.advance(timedelta(minutes=61))
+        assert (await run_sweeps(app.state.db)).reminded == 1  # the second case
+        clock.advance(timedelta(minutes=61))
+        assert (await run_sweeps(app.state.db)).reassigned == 1
+        r = await client.get(f"/api/v1/reports/{second}", headers=world.h(world.resident))
+        assert r.json()["assignee"]["id"] == world.leader.id
+        r = await client.get(f"/api/v1/reports/{first}", headers=world.h(world.resident))
+        assert r.json()["assignee"]["id"] == world.leader.id
