@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -64,13 +64,38 @@ async def load_principal(session: AsyncSession, user: User) -> Principal:
     return Principal(user=user, grants=await load_grants(session, user.id))
 
 
+# A user's grants as columns of a row that joins ``user_account u`` to
+# ``membership m`` and ``region r`` (read back with ``grant_of_row``).
+GRANT_COLUMNS = (
+    "m.id AS m_id, m.role AS m_role, m.region_id AS m_region_id,"
+    " m.department_id AS m_department_id,"
+    " r.path AS r_path, r.level AS r_level, r.name AS r_name"
+)
+GRANT_JOINS = (
+    "user_account u LEFT JOIN membership m ON m.user_id = u.id"
+    " LEFT JOIN region r ON r.id = m.region_id"
+)
+
+
+def grant_of_row(row: Any) -> Grant | None:
+    """The grant of a row selected with ``GRANT_COLUMNS``; None for a user with none."""
+    if row["m_id"] is None:
+        return None
+    return Grant(
+        membership_id=row["m_id"],
+        role=row["m_role"],
+        region_id=row["m_region_id"],
+        region_path=row["r_path"] or "",
+        region_level=row["r_level"] or "",
+        region_name=row["r_name"] or "",
+        department_id=row["m_department_id"],
+    )
+
+
 # The caller and their grants, in one statement (see ``_load_caller``).
 _CALLER = (
-    f"SELECT {select_list(User, 'u')}, m.id AS m_id, m.role AS m_role,"
-    " m.region_id AS m_region_id, m.department_id AS m_department_id,"
-    " r.path AS r_path, r.level AS r_level, r.name AS r_name"
-    " FROM user_account u LEFT JOIN membership m ON m.user_id = u.id"
-    " LEFT JOIN region r ON r.id = m.region_id WHERE u.id = $1 ORDER BY m.id"
+    f"SELECT {select_list(User, 'u')}, {GRANT_COLUMNS}"
+    f" FROM {GRANT_JOINS} WHERE u.id = $1 ORDER BY m.id"
 )
 
 
@@ -85,19 +110,7 @@ async def _load_caller(db: Database, session: AsyncSession, user_id: int) -> Pri
     user_values = values(User, rows[0], "u") if rows else None
     if user_values is None:
         return None
-    grants = [
-        Grant(
-            membership_id=row["m_id"],
-            role=row["m_role"],
-            region_id=row["m_region_id"],
-            region_path=row["r_path"],
-            region_level=row["r_level"],
-            region_name=row["r_name"],
-            department_id=row["m_department_id"],
-        )
-        for row in rows
-        if row["m_id"] is not None
-    ]
+    grants = [grant for grant in map(grant_of_row, rows) if grant is not None]
     return Principal(user=attach(session, User, user_values), grants=grants)
 
 

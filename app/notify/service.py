@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.dependencies import GRANT_COLUMNS, GRANT_JOINS, grant_of_row
 from app.auth.principal import Grant, Principal
 from app.core import clock
 from app.core.errors import AppError, Invalid
@@ -225,10 +226,7 @@ async def _recipients(
 
 # Each recipient with what scope needs to know of them: their grants.
 _REACHABLE = (
-    "SELECT u.id, u.openid, m.id AS m_id, m.role, m.region_id, m.department_id,"
-    " r.path, r.level, r.name"
-    " FROM user_account u LEFT JOIN membership m ON m.user_id = u.id"
-    " LEFT JOIN region r ON r.id = m.region_id"
+    f"SELECT u.id, u.openid, {GRANT_COLUMNS} FROM {GRANT_JOINS}"
     " WHERE u.id IN ({marks}) AND u.openid IS NOT NULL AND u.deleted_at IS NULL"
     " AND u.disabled = false ORDER BY u.id, m.id"
 )
@@ -246,18 +244,9 @@ async def _reachable(session: AsyncSession, report: Report, ids: list[int]) -> d
     for row in await raw.fetch(_REACHABLE.format(marks=marks), *ids):
         openids[row["id"]] = row["openid"]
         held = grants.setdefault(row["id"], [])
-        if row["m_id"] is not None:
-            held.append(
-                Grant(
-                    membership_id=row["m_id"],
-                    role=row["role"],
-                    region_id=row["region_id"],
-                    region_path=row["path"] or "",
-                    region_level=row["level"] or "",
-                    region_name=row["name"] or "",
-                    department_id=row["department_id"],
-                )
-            )
+        grant = grant_of_row(row)
+        if grant is not None:
+            held.append(grant)
     return {
         uid: openid
         for uid, openid in openids.items()
