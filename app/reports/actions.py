@@ -29,7 +29,7 @@ from app.core.db import SQLITE_IMMEDIATE
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.media.service import load_owned_media
 from app.org.models import Department, Region
-from app.reports import access, extensions, sla
+from app.reports import access, escalation, extensions, sla
 from app.reports.models import Category, Report, ReportEvent
 from app.reports.schemas import (
     EscalateBody,
@@ -284,7 +284,6 @@ async def _escalate(
     *,
     action: str = "escalate",
 ) -> None:
-    grid = await session.get(Region, report.grid_id) if report.grid_id else None
     target: Region | None = None
     if to == "department":
         if department_id is None:
@@ -293,16 +292,7 @@ async def _escalate(
         report.owner_level, report.owner_department_id = "department", department.id
         report.owner_region_id = department.region_id
     else:
-        community = await session.get(Region, grid.parent_id) if grid and grid.parent_id else None
-        target = (
-            community
-            if to == "community"
-            else (
-                await session.get(Region, community.parent_id)
-                if community and community.parent_id
-                else None
-            )
-        )
+        target = (await escalation.regions_above(session, report)).get(to)
         if target is None:
             raise Conflict("report.no_escalation_target", "找不到可上报的上级")
         report.owner_level, report.owner_region_id = to, target.id

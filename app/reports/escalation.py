@@ -12,20 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.org.models import Department, Region
 from app.reports import access
-from app.reports.models import Category
+from app.reports.models import Category, Report
 from app.reports.schemas import DepartmentTarget, EscalationTargets, LevelTarget
-from app.reports.state import LEVEL_NAMES, OWNER_LEVELS, check
+from app.reports.state import LEVEL_NAMES, check, is_above
 
 
-async def targets(session: AsyncSession, principal: Principal, report_id: int) -> EscalationTargets:
-    access.require_staff(principal)
-    report, _ = await access.get_visible(session, principal, report_id)
-    check("escalate", report.status)
-    access.require_handler(principal, report)
-    rank = {name: i for i, name in enumerate(OWNER_LEVELS)}
-    above = rank.get(report.owner_level, 0)
-
-    levels: list[LevelTarget] = []
+async def regions_above(session: AsyncSession, report: Report) -> dict[str, Region]:
+    """The community and the street above the case's grid (those it has)."""
     grid = await session.get(Region, report.grid_id) if report.grid_id else None
     community = await session.get(Region, grid.parent_id) if grid and grid.parent_id else None
     street = (
@@ -33,14 +26,25 @@ async def targets(session: AsyncSession, principal: Principal, report_id: int) -
         if community and community.parent_id
         else None
     )
-    for to, region in (("community", community), ("street", street)):
-        if region is not None and rank[to] > above:
-            levels.append(
-                LevelTarget(to=to, name=LEVEL_NAMES[to], region_id=region.id, region=region.name)
-            )
+    return {
+        level: region
+        for level, region in (("community", community), ("street", street))
+        if region is not None
+    }
 
+
+async def targets(session: AsyncSession, principal: Principal, report_id: int) -> EscalationTargets:
+    access.require_staff(principal)
+    report, _ = await access.get_visible(session, principal, report_id)
+    check("escalate", report.status)
+    access.require_handler(principal, report)
+    levels = [
+        LevelTarget(to=to, name=LEVEL_NAMES[to], region_id=region.id, region=region.name)
+        for to, region in (await regions_above(session, report)).items()
+        if is_above(to, report.owner_level)
+    ]
     departments: list[DepartmentTarget] = []
-    if rank["department"] > above and report.region_path:
+    if is_above("department", report.owner_level) and report.region_path:
         category = await session.get(Category, report.category_id)
         code = category.code if category else None
         rows = (

@@ -93,12 +93,16 @@ LEVEL_NAMES = {
 }
 
 
+def is_above(to: str, level: str) -> bool:
+    """Whether level ``to`` lies above ``level`` in ``OWNER_LEVELS``."""
+    return OWNER_LEVELS.index(to) > (OWNER_LEVELS.index(level) if level in OWNER_LEVELS else 0)
+
+
 def check_upward(to: str, level: str) -> None:
     """An escalation goes up: ``to`` must be above the case's ``owner_level``;
     409 ``report.escalate_not_upward`` otherwise (sideways or down would only
     restart the response deadline)."""
-    rank = {name: i for i, name in enumerate(OWNER_LEVELS)}
-    if rank[to] <= rank.get(level, 0):
+    if not is_above(to, level):
         raise Conflict(
             "report.escalate_not_upward",
             f"该诉求已在{LEVEL_NAMES.get(level, level)}层级办理，只能上报到更高一级",
