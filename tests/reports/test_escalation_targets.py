@@ -25,7 +25,7 @@ async def department(session: AsyncSession, region_id: int, name: str, codes: li
     return row.id
 
 
-def url(rid: int) -> str:
+def url(rid: int | str) -> str:
     return f"/api/v1/reports/{rid}/escalation-targets"
 
 
@@ -92,3 +92,13 @@ async def test_only_the_handler_asks_and_only_when_it_can_be_escalated(
     r = await client.get(url(rid), headers=world.h(world.worker))
     assert r.status_code == 409, r.text
     assert r.json()["error"]["code"] == "report.illegal_transition"
+
+
+@pytest.mark.parametrize("rid", ["abc", "0", "9223372036854775808"])
+async def test_a_bad_case_id_is_a_validation_error(
+    client: httpx.AsyncClient, world: World, rid: str
+) -> None:
+    r = await client.get(url(rid), headers=world.h(world.worker))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "validation_error" and error["message"]
