@@ -9,7 +9,9 @@ Decisions (DESIGN §8, issue 6):
   second consent;
 - staff: the owner of the case as the event leaves it — its assignee, or,
   while nobody is assigned, the people of the queue it waits in (the admins
-  of the owning community, street or district; a department's staff):
+  of the owning community, street or district; a department's staff; a
+  queue with nobody active in it falls to the admins of the nearest level
+  above, at the top to the superadmins):
   ``task_new`` when a case is dispatched to them (an SOS to the grid leaders
   at once too), transferred or reassigned to them, arrives in their queue
   (left there at submission, returned, escalated, routed to a department by
@@ -159,28 +161,69 @@ _QUEUE_ADMINS = {
 }
 
 
+_ACTIVE_MEMBERS = (
+    "SELECT DISTINCT m.user_id, m.role, m.region_id FROM membership m"
+    " JOIN user_account u ON u.id = m.user_id"
+    " WHERE u.disabled = false AND u.deleted_at IS NULL AND {where} ORDER BY m.user_id"
+)
+
+
 async def _queue_members(session: AsyncSession, report: Report) -> list[int]:
     """The people of the queue a case waits in: the staff of its department, or
-    the admins of the community, street or district that owns it."""
+    the admins of the community, street or district that owns it. A queue
+    with nobody active in it (no admin appointed yet, every one disabled)
+    falls to the admins of the nearest level above that has one, and at the
+    top to the superadmins: a case waiting where nobody looks is a case lost."""
     raw = await Raw.of(session)
     if report.owner_level == "department":
         if report.owner_department_id is None:
             return []
         rows = await raw.fetch(
-            "SELECT DISTINCT user_id FROM membership"
-            " WHERE role = 'department_staff' AND department_id = $1 ORDER BY user_id",
+            _ACTIVE_MEMBERS.format(where="m.role = 'department_staff' AND m.department_id = $1"),
             report.owner_department_id,
         )
+        if rows:
+            return sorted({int(row["user_id"]) for row in rows})
+        # Nobody in the department: the admins of the region it serves, and up.
+        region_id = await raw.fetchval(
+            "SELECT region_id FROM department WHERE id = $1", report.owner_department_id
+        )
+        include_own = True
     else:
         role = _QUEUE_ADMINS.get(report.owner_level)
-        if role is None or report.owner_region_id is None:
+        region_id = report.owner_region_id
+        if role is None or region_id is None:
             return []
         rows = await raw.fetch(
-            "SELECT DISTINCT user_id FROM membership"
-            " WHERE role = $1 AND region_id = $2 ORDER BY user_id",
-            role,
-            report.owner_region_id,
+            _ACTIVE_MEMBERS.format(where="m.role = $1 AND m.region_id = $2"), role, region_id
         )
+        if rows:
+            return sorted({int(row["user_id"]) for row in rows})
+        include_own = False
+    path = await raw.fetchval("SELECT path FROM region WHERE id = $1", region_id)
+    ancestry = [int(part) for part in (path or "").split("/") if part.isdigit()]
+    if not include_own:
+        ancestry = ancestry[:-1]
+    return await _nearest_admins(raw, list(reversed(ancestry)))
+
+
+async def _nearest_admins(raw: Raw, region_ids: list[int]) -> list[int]:
+    """The active admins of the first of ``region_ids`` (nearest first) that has
+    any; the superadmins when none has."""
+    if region_ids:
+        marks = ", ".join(f"${i}" for i in range(1, len(region_ids) + 1))
+        admins = ", ".join(f"'{role}'" for role in _QUEUE_ADMINS.values())
+        rows = await raw.fetch(
+            _ACTIVE_MEMBERS.format(where=f"m.role IN ({admins}) AND m.region_id IN ({marks})"),
+            *region_ids,
+        )
+        by_region: dict[int, list[int]] = {}
+        for row in rows:
+            by_region.setdefault(int(row["region_id"]), []).append(int(row["user_id"]))
+        for region_id in region_ids:
+            if region_id in by_region:
+                return sorted(set(by_region[region_id]))
+    rows = await raw.fetch(_ACTIVE_MEMBERS.format(where="m.role = 'superadmin'"))
     return [int(row["user_id"]) for row in rows]
 
 

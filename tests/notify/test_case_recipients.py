@@ -24,7 +24,7 @@ from app.outbox.models import OutboxMessage
 from app.reports.models import Category, Report
 from app.reports.service import add_event
 from app.reports.sweeps import run_sweeps
-from app.users.models import User
+from app.users.models import Membership, User
 from tests.factories import auth, make_staff, make_tree, make_user
 from tests.reports.helpers import IN_GRID, NOWHERE, World, act, make_world, submit, wgs
 
@@ -373,3 +373,59 @@ async def test_one_change_tells_a_person_one_thing_once(
     await add_event(session, report, "queued", actor_role="system")
     await session.flush()
     assert await outbox.new() == [("task_new", world.street_admin.id)]
+
+
+async def test_a_queue_nobody_active_holds_falls_to_the_level_above(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, outbox: Outbox
+) -> None:
+    """A community whose only admin is disabled: its queue tells the street's
+    admins (who may dispatch there), never the other community's."""
+    tree = await make_tree(session)
+    admin = await make_staff(session, "community_admin", tree.community)
+    other = await make_staff(session, "community_admin", tree.other_community)
+    street_admin = await make_staff(session, "street_admin", tree.street)
+    resident = await make_user(session)
+    await reachable(session, settings, admin, other, street_admin, resident)
+    admin.disabled = True
+    await session.flush()
+    await outbox.mark()
+    r = await submit(client, auth(settings, resident), location=wgs(IN_GRID))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "submitted"
+    assert await outbox.new() == [("task_new", street_admin.id)]
+
+    # An admin appointed again: the queue is theirs, the street is not told.
+    admin.disabled = False
+    await session.flush()
+    report = await session.get(Report, r.json()["id"])
+    assert report is not None
+    await add_event(session, report, "reminded", actor_role="system")
+    await session.flush()
+    assert await outbox.new() == [("task_reminder", admin.id)]
+
+
+async def test_a_department_without_staff_tells_the_admins_of_its_region(
+    client: httpx.AsyncClient, world: World, outbox: Outbox, session: AsyncSession
+) -> None:
+    department = await _department(session, world.tree.street, "街道城管中队")
+    rid = await _in_progress(client, world)
+    await outbox.mark()
+    body = {"reason": "需要职能部门处理", "to": "department", "department_id": department.id}
+    r = await act(client, world.h(world.worker), rid, "escalate", body)
+    assert r.status_code == 200, r.text
+    assert await outbox.new() == [("task_new", world.street_admin.id)]
+
+
+async def test_a_queue_with_no_admin_anywhere_tells_the_superadmins(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, outbox: Outbox
+) -> None:
+    await make_tree(session)
+    resident = await make_user(session)
+    root = await make_user(session, kind="staff", name="系统管理员", username="root-notify")
+    session.add(Membership(user_id=root.id, role="superadmin", region_id=None))
+    await reachable(session, settings, root, resident)
+    await outbox.mark()
+    r = await submit(client, auth(settings, resident), location=wgs(IN_GRID))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "submitted"
+    assert await outbox.new() == [("task_new", root.id)]
