@@ -64,6 +64,17 @@ def default_subscribe_templates() -> dict[str, SubscribeTemplate]:
                 "thing5": "=已办结，请对处理结果进行评价",
             },
         ),
+        "report_rejected": SubscribeTemplate(
+            template_id="dev-tmpl-report-rejected",
+            page=page,
+            fields={
+                "character_string1": "number",
+                "thing2": "category",
+                "phrase3": "status",
+                "time4": "event_at",
+                "thing5": "note",
+            },
+        ),
         "task_new": SubscribeTemplate(
             template_id="dev-tmpl-task-new",
             page=page,

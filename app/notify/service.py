@@ -6,7 +6,8 @@ Decisions (DESIGN §8, issue 6):
   (automatically or by an admin); ``report_resolved`` when it is resolved or
   a consultation answered — that one message also asks for the rating, since
   rating is possible from that moment and a second message would need a
-  second consent;
+  second consent; ``report_rejected`` when staff reject it (invalid, a
+  duplicate, not ours), with the reason;
 - staff: the owner of the case as the event leaves it — its assignee, or,
   while nobody is assigned, the people of the queue it waits in (the admins
   of the owning community, street or district; a department's staff; a
@@ -257,6 +258,9 @@ async def _recipients(
         return [("task_new", uid) for uid in await _owners(session, report)]
     if kind in ("resolved", "answered"):
         return [("report_resolved", report.reporter_id)]
+    if kind == "rejected":
+        # The reason is the message (a duplicate's names the case it joins).
+        return [("report_rejected", report.reporter_id)]
     if kind in ("reminded", "supervised"):
         return [("task_reminder", uid) for uid in await _owners(session, report)]
     if kind == "escalated":

@@ -13,7 +13,7 @@ from app.core import clock
 from app.core.errors import Conflict, Invalid
 from app.reports import access
 from app.reports.actions import locked, move
-from app.reports.models import Report, ReportEvent
+from app.reports.models import Category, Report, ReportEvent, ReportFollow
 from app.reports.moderation import HELD
 from app.reports.schemas import RejectBody
 from app.reports.service import add_event
@@ -46,6 +46,7 @@ async def reject(
         original, _ = await access.get_visible(session, principal, body.duplicate_of)
         _check_original(original)
         report.duplicate_of_id = original.id
+        await _follow_original(session, report, original)
     report.closed_at = clock.now()
     await move(
         session,
@@ -57,6 +58,20 @@ async def reject(
         data={"duplicate_of": report.duplicate_of_id},
     )
     return report
+
+
+async def _follow_original(session: AsyncSession, duplicate: Report, original: Report) -> None:
+    """The resident whose case joins another follows it, as if they had found
+    it on the map: the one case now carries their problem too. Only where a
+    resident may follow at all (a public category); never their own case."""
+    if duplicate.reporter_id == original.reporter_id:
+        return
+    category = await session.get(Category, original.category_id)
+    if category is None or not category.public:
+        return
+    key = (original.id, duplicate.reporter_id)
+    if await session.get(ReportFollow, key) is None:
+        session.add(ReportFollow(report_id=key[0], user_id=key[1], created_at=clock.now()))
 
 
 def _check_original(original: Report) -> None:

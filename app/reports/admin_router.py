@@ -116,7 +116,9 @@ async def reject_report(
     request: Request, report_id: ReportId, body: RejectBody, user: CurrentStaff, session: SessionDep
 ) -> ReportRead:
     """须写明原因。标为重复（`duplicate_of`）时原诉求须仍有效：原诉求已驳回或已撤销时 422
-    `report.duplicate_of_invalid`（原诉求本身是重复件时，`details.original_id` 给出应指向的诉求）。"""
+    `report.duplicate_of_invalid`（原诉求本身是重复件时，`details.original_id` 给出应指向的诉求）。
+    标为重复后，提交人自动关注原诉求（原诉求属可关注的公开类别时），在“我的关注”里看其进展。
+    提交人收到驳回通知（订阅消息 `report_rejected`，含原因）。"""
     report = await admin_actions.reject(session, user, report_id, body)
     return await answer(request, session, user, report, "staff")
 

@@ -36,7 +36,7 @@ from app.reports import (
     service,
 )
 from app.reports.category_service import get_active_category
-from app.reports.models import Report
+from app.reports.models import Report, ReportFollow
 from app.reports.routing import (
     Overdue,
     ReportId,
@@ -127,6 +127,28 @@ async def my_reports(
     if status:
         stmt = stmt.where(Report.status == status)
     return await page(session, stmt, "owner", cursor, limit)
+
+
+@router.get(
+    "/reports/following",
+    response_model=Page[ReportListItem],
+    summary="我关注的诉求",
+    responses=errors(401, 422),
+)
+async def followed_reports(
+    user: CurrentUser,
+    session: SessionDep,
+    status: StatusFilter = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Page[ReportListItem]:
+    """居民关注的诉求（在地图上关注的，以及自己的诉求被标为重复后自动关注的原诉求），
+    从新到旧。以关注者的视角显示：不含地址，待审核的描述不显示。"""
+    followed = select(ReportFollow.report_id).where(ReportFollow.user_id == user.id)
+    stmt = select(Report).where(Report.id.in_(followed))
+    if status:
+        stmt = stmt.where(Report.status == status)
+    return await page(session, stmt, "public", cursor, limit)
 
 
 @router.get(

@@ -29,7 +29,14 @@ from tests.factories import auth, make_staff, make_tree, make_user
 from tests.reports.helpers import IN_GRID, NOWHERE, World, act, make_world, submit, wgs
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
-TYPES = ("report_dispatched", "report_resolved", "task_new", "task_reminder", "task_escalated")
+TYPES = (
+    "report_dispatched",
+    "report_resolved",
+    "report_rejected",
+    "task_new",
+    "task_reminder",
+    "task_escalated",
+)
 
 
 async def reachable(session: AsyncSession, settings: Settings, *users: User) -> None:
@@ -429,3 +436,20 @@ async def test_a_queue_with_no_admin_anywhere_tells_the_superadmins(
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "submitted"
     assert await outbox.new() == [("task_new", root.id)]
+
+
+async def test_a_rejected_case_tells_its_reporter_why(
+    client: httpx.AsyncClient, world: World, outbox: Outbox
+) -> None:
+    r = await submit(client, world.h(world.resident), location=wgs(IN_GRID))
+    rid = r.json()["id"]
+    await outbox.mark()
+    body = {"reason": "不属于本辖区职责，请拨打12345"}
+    r = await act(client, world.h(world.community_admin), rid, "reject", body)
+    assert r.status_code == 200, r.text
+    assert await outbox.new() == [("report_rejected", world.resident.id)]
+    message = await outbox.last_message()
+    data = message["data"]
+    assert isinstance(data, dict)
+    assert data["thing5"]["value"] == "不属于本辖区职责，请拨打12345"
+    assert data["phrase3"]["value"] == "已驳回"

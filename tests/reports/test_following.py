@@ -1,0 +1,122 @@
+"""Following a case (关注): the list of cases a resident follows, and the case
+a resident's report was marked a duplicate of, which they then follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.settings import Settings
+from app.reports.models import Category
+from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
+
+
+@pytest.fixture
+async def world(session: AsyncSession, settings: Settings) -> World:
+    return await make_world(session, settings)
+
+
+async def _following(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: str | int | None
+) -> dict[str, Any]:
+    r = await client.get("/api/v1/reports/following", headers=headers, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def _reject_as_duplicate(
+    client: httpx.AsyncClient, world: World, duplicate: int, original: int
+) -> None:
+    body = {"reason": "与已受理的诉求重复", "duplicate_of": original}
+    r = await act(client, world.h(world.community_admin), duplicate, "reject", body)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_duplicate_s_reporter_follows_the_original(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    original = await submit(
+        client, world.h(world.resident), location=wgs(IN_GRID), address="沁水湾小区3号楼"
+    )
+    duplicate = await submit(client, world.h(world.other_resident), location=wgs(IN_GRID))
+    original_id, duplicate_id = original.json()["id"], duplicate.json()["id"]
+    other = world.h(world.other_resident)
+    assert (await client.get(f"/api/v1/reports/{original_id}", headers=other)).status_code == 404
+    assert (await _following(client, other))["items"] == []
+
+    await _reject_as_duplicate(client, world, duplicate_id, original_id)
+
+    listed = (await _following(client, other))["items"]
+    assert [item["id"] for item in listed] == [original_id]
+    assert listed[0]["address"] is None  # a follower's view
+    r = await client.get(f"/api/v1/reports/{original_id}", headers=other)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "dispatched"
+    # The progress of the original is what they now follow.
+    assert (await act(client, world.h(world.worker), original_id, "accept")).status_code == 200
+    listed = (await _following(client, other, status="in_progress"))["items"]
+    assert [item["id"] for item in listed] == [original_id]
+    assert (await _following(client, other, status="dispatched"))["items"] == []
+    # Their own rejected case stays theirs, not followed.
+    mine = await client.get("/api/v1/reports/mine", headers=other)
+    assert [item["id"] for item in mine.json()["items"]] == [duplicate_id]
+
+
+async def test_a_resident_s_own_duplicate_follows_nothing(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    resident = world.h(world.resident)
+    first = (await submit(client, resident, location=wgs(IN_GRID))).json()["id"]
+    second = (await submit(client, resident, location=wgs(IN_GRID))).json()["id"]
+    await _reject_as_duplicate(client, world, second, first)
+    assert (await _following(client, resident))["items"] == []
+
+
+async def test_a_duplicate_of_a_private_category_follows_nothing(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    """邻里纠纷 made private by the admins: a resident may not follow it, so a
+    duplicate does not open it to them either."""
+    await session.execute(update(Category).where(Category.code == "neighbour").values(public=False))
+    await session.flush()
+    fields = {"category": "neighbour", "location": wgs(IN_GRID)}
+    original = (await submit(client, world.h(world.resident), **fields)).json()["id"]
+    duplicate = (await submit(client, world.h(world.other_resident), **fields)).json()["id"]
+    await _reject_as_duplicate(client, world, duplicate, original)
+    other = world.h(world.other_resident)
+    assert (await _following(client, other))["items"] == []
+    assert (await client.get(f"/api/v1/reports/{original}", headers=other)).status_code == 404
+
+
+async def test_the_following_list_pages_and_forgets_an_unfollowed_case(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ids = [
+        (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()["id"]
+        for _ in range(3)
+    ]
+    other = world.h(world.other_resident)
+    for rid in ids:
+        r = await client.post(f"/api/v1/reports/{rid}/follow", headers=other)
+        assert r.status_code == 200, r.text
+    first = await _following(client, other, limit=2)
+    assert [item["id"] for item in first["items"]] == [ids[2], ids[1]]
+    second = await _following(client, other, limit=2, cursor=first["next_cursor"])
+    assert [item["id"] for item in second["items"]] == [ids[0]]
+    assert second["next_cursor"] is None
+
+    r = await client.delete(f"/api/v1/reports/{ids[1]}/follow", headers=other)
+    assert r.status_code == 204, r.text
+    assert [i["id"] for i in (await _following(client, other))["items"]] == [ids[2], ids[0]]
+    # Nobody else's follows show.
+    assert (await _following(client, world.h(world.resident)))["items"] == []
+
+
+async def test_the_following_list_needs_a_login(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/reports/following")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"]
