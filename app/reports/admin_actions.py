@@ -46,7 +46,7 @@ async def reject(
         original, _ = await access.get_visible(session, principal, body.duplicate_of)
         _check_original(original)
         report.duplicate_of_id = original.id
-        await _follow_original(session, report, original)
+        await _join_original(session, report, original)
     report.closed_at = clock.now()
     await move(
         session,
@@ -60,18 +60,37 @@ async def reject(
     return report
 
 
-async def _follow_original(session: AsyncSession, duplicate: Report, original: Report) -> None:
-    """The resident whose case joins another follows it, as if they had found
-    it on the map: the one case now carries their problem too. Only where a
-    resident may follow at all (a public category); never their own case."""
-    if duplicate.reporter_id == original.reporter_id:
-        return
+async def _join_original(session: AsyncSession, duplicate: Report, original: Report) -> None:
+    """The residents whose problem this case carried go with it to the original:
+    its reporter, the residents who followed it, and the cases marked
+    duplicates of it earlier (which now point at the original, so no
+    duplicate points at a duplicate)."""
+    earlier = list(
+        await session.scalars(select(Report).where(Report.duplicate_of_id == duplicate.id))
+    )
+    for case in earlier:
+        case.duplicate_of_id = original.id
+    followers = await session.scalars(
+        select(ReportFollow.user_id).where(ReportFollow.report_id == duplicate.id)
+    )
+    residents = [duplicate.reporter_id, *(c.reporter_id for c in earlier), *followers]
+    await _follow(session, original, residents)
+
+
+async def _follow(session: AsyncSession, original: Report, residents: list[int]) -> None:
+    """``residents`` follow ``original``, as if they had found it on the map.
+    Only where a resident may follow at all (a public category); never their
+    own case."""
     category = await session.get(Category, original.category_id)
     if category is None or not category.public:
         return
-    key = (original.id, duplicate.reporter_id)
-    if await session.get(ReportFollow, key) is None:
-        session.add(ReportFollow(report_id=key[0], user_id=key[1], created_at=clock.now()))
+    for user_id in dict.fromkeys(residents):
+        if user_id == original.reporter_id:
+            continue
+        if await session.get(ReportFollow, (original.id, user_id)) is None:
+            session.add(
+                ReportFollow(report_id=original.id, user_id=user_id, created_at=clock.now())
+            )
 
 
 def _check_original(original: Report) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
 from app.reports.models import Category
+from tests.factories import auth, make_user
 from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
 
 
@@ -120,3 +121,25 @@ async def test_the_following_list_needs_a_login(client: httpx.AsyncClient) -> No
     r = await client.get("/api/v1/reports/following")
     assert r.status_code == 401
     assert r.json()["error"]["code"]
+
+
+async def test_a_case_joining_another_brings_its_duplicates_and_followers(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, settings: Settings
+) -> None:
+    """B was the original of C and followed by D; B then turns out to duplicate
+    A: C now points at A, and C's and D's residents follow A."""
+    third = await make_user(session, name="王居民")
+    fourth = await make_user(session, name="赵居民")
+    a = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()["id"]
+    b = (await submit(client, world.h(world.other_resident), location=wgs(IN_GRID))).json()["id"]
+    c = (await submit(client, auth(settings, third), location=wgs(IN_GRID))).json()["id"]
+    r = await client.post(f"/api/v1/reports/{b}/follow", headers=auth(settings, fourth))
+    assert r.status_code == 200, r.text
+    await _reject_as_duplicate(client, world, c, b)
+    await _reject_as_duplicate(client, world, b, a)
+
+    r = await client.get(f"/api/v1/reports/{c}", headers=auth(settings, third))
+    assert r.json()["duplicate_of"] == a
+    for resident in (world.other_resident, third, fourth):
+        listed = (await _following(client, auth(settings, resident)))["items"]
+        assert a in [item["id"] for item in listed], resident.name
