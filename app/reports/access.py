@@ -90,7 +90,9 @@ async def get_visible(
             ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id
         )
     )
-    if followed is not None:
+    # Only a neighbourhood issue is ever followed (``Category.followable``);
+    # a follow left on another kind from before that rule opens nothing.
+    if followed is not None and report.kind == "issue":
         return report, "public"
     raise NotFound(*NOT_FOUND)
 

@@ -79,10 +79,10 @@ async def _join_original(session: AsyncSession, duplicate: Report, original: Rep
 
 async def _follow(session: AsyncSession, original: Report, residents: list[int]) -> None:
     """``residents`` follow ``original``, as if they had found it on the map.
-    Only where a resident may follow at all (a public category); never their
+    Only where a resident may follow at all (``Category.followable``); never their
     own case."""
     category = await session.get(Category, original.category_id)
-    if category is None or not category.public:
+    if category is None or not category.followable:
         return
     for user_id in dict.fromkeys(residents):
         if user_id == original.reporter_id:

@@ -65,7 +65,10 @@ _CALENDAR_TEXT = (
     "办结时限的计算方式：natural 自然日（每天 24 小时），working 工作日（按法定节假日与调休）"
 )
 _ROUTING_TEXT = "派单方式：grid 先派给所在网格的网格员，department 直接派给指定部门"
-_PUBLIC_TEXT = "是否公开：为 false 的类别（如一键求助）其诉求不向报告人以外的居民展示"
+_PUBLIC_TEXT = (
+    "是否公开：为 false 的类别（如一键求助）其诉求不向报告人以外的居民展示；"
+    "咨询、代办类的诉求无论是否公开都不向其他居民展示（公开只决定是否通过 Open311 提供）"
+)
 
 
 class CategoryCreate(BaseModel):

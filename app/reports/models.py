@@ -66,6 +66,14 @@ class Category(Base):
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
+    @property
+    def followable(self) -> bool:
+        """Whether other residents may find its open cases nearby and follow
+        them: public neighbourhood issues only. A consultation or an errand is
+        one resident's own business (their family, their documents), whatever
+        ``public`` says (which also offers the category to Open311)."""
+        return self.public and self.kind == "issue"
+
 
 class Holiday(Base):
     """An admin's override of the built-in calendar for one day."""

@@ -186,9 +186,10 @@ async def cancel(session: AsyncSession, principal: Principal, report_id: int) ->
 
 async def follow(session: AsyncSession, principal: Principal, report_id: int, on: bool) -> Report:
     """关注 an open case seen on the map (nearby), to get its public progress.
-    Only an open case of a public category (never one-tap SOS) can be newly
-    followed; others are 404 to a non-follower. A follower keeps reading the
-    case once it is finished, and may stop following at any time."""
+    Only an open case of a followable category (a public issue: never SOS, a
+    consultation or an errand) can be newly followed; others are 404 to a
+    non-follower. A follower keeps reading the case once it is finished, and
+    may stop following at any time."""
     report = await session.get(Report, report_id)
     if report is None:
         raise NotFound(*access.NOT_FOUND)
@@ -199,7 +200,7 @@ async def follow(session: AsyncSession, principal: Principal, report_id: int, on
             await session.flush()
         return report
     category = await session.get(Category, report.category_id)
-    if category is None or not category.public or not is_open(report.status):
+    if category is None or not category.followable or not is_open(report.status):
         raise NotFound(*access.NOT_FOUND)
     if on:
         if report.reporter_id == principal.id:

@@ -145,7 +145,7 @@ async def followed_reports(
     """居民关注的诉求（在地图上关注的，以及自己的诉求被标为重复后自动关注的原诉求），
     从新到旧。以关注者的视角显示：不含地址，待审核的描述不显示。"""
     followed = select(ReportFollow.report_id).where(ReportFollow.user_id == user.id)
-    stmt = select(Report).where(Report.id.in_(followed))
+    stmt = select(Report).where(Report.id.in_(followed), Report.kind == "issue")
     if status:
         stmt = stmt.where(Report.status == status)
     return await page(session, stmt, "public", cursor, limit)
@@ -169,7 +169,7 @@ async def nearby_reports(
     if not geo.in_china(lng, lat):
         raise Invalid("geo.outside_china", "位置不在中国境内，请重新选择")
     cat = await get_active_category(session, category)
-    if not cat.public:
+    if not cat.followable:
         return Page(items=[], next_cursor=None)
     wlng, wlat = geo.to_wgs84(lng, lat, coord)
     found = await service.nearby(session, lng=wlng, lat=wlat, category=cat)

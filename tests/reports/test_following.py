@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
-from app.reports.models import Category
+from app.reports.models import Category, ReportFollow
 from tests.factories import auth, make_user
 from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
 
@@ -143,3 +143,40 @@ async def test_a_case_joining_another_brings_its_duplicates_and_followers(
     for resident in (world.other_resident, third, fourth):
         listed = (await _following(client, auth(settings, resident)))["items"]
         assert a in [item["id"] for item in listed], resident.name
+
+
+@pytest.mark.parametrize(
+    ("kind", "category"), [("errand", "errand"), ("consultation", "consultation")]
+)
+async def test_a_consultation_or_an_errand_is_never_shown_to_other_residents(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, kind: str, category: str
+) -> None:
+    """They name a resident's family, address and documents: not nearby, not
+    followable (even by id), and a follow left from before opens nothing."""
+    here = wgs(IN_GRID)
+    body = "家中老人独居，请帮忙代缴本月水电费，住沁水湾3号楼2单元501"
+    r = await submit(
+        client,
+        world.h(world.resident),
+        kind=kind,
+        category=category,
+        description=body,
+        location=here,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    other = world.h(world.other_resident)
+    r = await client.get(
+        "/api/v1/reports/nearby",
+        headers=other,
+        params={"lat": here["lat"], "lng": here["lng"], "coord": "wgs84", "category": category},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == []
+    r = await client.post(f"/api/v1/reports/{rid}/follow", headers=other)
+    assert r.status_code == 404, r.text
+
+    session.add(ReportFollow(report_id=rid, user_id=world.other_resident.id))
+    await session.flush()
+    assert (await client.get(f"/api/v1/reports/{rid}", headers=other)).status_code == 404
+    assert (await _following(client, other))["items"] == []
