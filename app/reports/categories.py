@@ -1,7 +1,10 @@
 """Categories (/categories, /admin/categories) and the holiday table (/admin/holidays).
 
 Both are global configuration that changes every deadline in every region, so
-changing them is for superadmins and district admins; any admin may read them.
+changing them is for those whose scope is every region: superadmins, and a
+district admin when their district is the only one (where several districts
+share one service, one district's admin would change the others' routing and
+deadlines). Any admin may read them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy import select
 
 from app.auth.dependencies import CurrentAdmin, CurrentUser
 from app.auth.principal import Principal
@@ -17,6 +21,7 @@ from app.core.db import SessionDep
 from app.core.errors import Forbidden, errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Page
+from app.org.models import Region
 from app.reports import calendar as work_calendar
 from app.reports import category_service
 from app.reports.category_schemas import (
@@ -36,10 +41,17 @@ router = APIRouter(tags=["categories"])
 CONFIG_ROLES = frozenset({"superadmin", "district_admin"})
 
 
-async def current_config_admin(principal: CurrentUser) -> Principal:
-    if not principal.roles & CONFIG_ROLES:
-        raise Forbidden("auth.config_admin_only", "仅限区级管理员或系统管理员修改全局配置")
-    return principal
+async def current_config_admin(principal: CurrentUser, session: SessionDep) -> Principal:
+    if principal.is_superadmin:
+        return principal
+    if principal.roles & CONFIG_ROLES:
+        roots = list(await session.scalars(select(Region.path).where(Region.parent_id.is_(None))))
+        if roots and all(principal.covers(path, roles=CONFIG_ROLES) for path in roots):
+            return principal
+    raise Forbidden(
+        "auth.config_admin_only",
+        "仅限系统管理员（或唯一一个区的区级管理员）修改全局配置",
+    )
 
 
 ConfigAdmin = Annotated[Principal, Depends(current_config_admin)]
@@ -87,7 +99,7 @@ async def create_category(
     session: SessionDep,
     key: IdempotencyKey = None,
 ) -> CategoryRead:
-    """仅限系统管理员与区级管理员。代码已被使用（含已停用的类别）时返回 409
+    """仅限系统管理员与区级管理员（服务中只有一个区时；多个区共用本服务时仅限系统管理员）。代码已被使用（含已停用的类别）时返回 409
     `category.code_taken`；`routing` 为 department 却未指定部门返回 422
     `category.department_required`，部门不存在或不在调用者管辖范围内返回 422
     `category.department_not_found`。按类别直接派给部门时，只派往管辖范围包含诉求所在网格的
@@ -111,7 +123,7 @@ async def create_category(
 async def update_category(
     code: CodePath, body: CategoryUpdate, principal: ConfigAdmin, session: SessionDep
 ) -> CategoryRead:
-    """仅限系统管理员与区级管理员。只修改给出的字段；`active: false` 停用该类别
+    """仅限系统管理员与区级管理员（服务中只有一个区时；多个区共用本服务时仅限系统管理员）。只修改给出的字段；`active: false` 停用该类别
     （已有诉求不受影响，新诉求不能再选）。新的时限只用于此后计算的期限。
     类别不存在返回 404 `category.not_found`。"""
     category = await category_service.update_category(session, principal, code=code, body=body)
@@ -156,7 +168,7 @@ async def list_holidays(
 async def put_holiday(
     date: DatePath, body: HolidayPut, principal: ConfigAdmin, session: SessionDep
 ) -> HolidayRead:
-    """仅限系统管理员与区级管理员。新增或覆盖该日的调整，优先于内置日历；
+    """仅限系统管理员与区级管理员（服务中只有一个区时；多个区共用本服务时仅限系统管理员）。新增或覆盖该日的调整，优先于内置日历；
     此后按工作日计算的办结期限随之改变（已算出的期限不变）。"""
     day = await work_calendar.put_override(
         session, day=date, is_workday=body.is_workday, name=body.name, actor_id=principal.id
@@ -172,7 +184,7 @@ async def put_holiday(
     responses=errors(401, 403, 404, 422),
 )
 async def delete_holiday(date: DatePath, _: ConfigAdmin, session: SessionDep) -> Response:
-    """仅限系统管理员与区级管理员。撤销后该日回到内置日历；该日没有调整时返回 404
+    """仅限系统管理员与区级管理员（服务中只有一个区时；多个区共用本服务时仅限系统管理员）。撤销后该日回到内置日历；该日没有调整时返回 404
     `holiday.not_found`。"""
     await work_calendar.delete_override(session, day=date)
     return Response(status_code=204)

@@ -17,7 +17,7 @@ from app.org.models import Department
 from app.reports.category_service import category_read, get_active_category
 from app.reports.models import Category
 from app.users.models import Membership, User
-from tests.factories import Tree, auth, make_staff, make_tree, make_user
+from tests.factories import Tree, auth, make_region, make_staff, make_tree, make_user
 
 CATEGORIES = "/api/v1/categories"
 ADMIN_CATEGORIES = "/api/v1/admin/categories"
@@ -289,6 +289,36 @@ async def test_only_config_admins_write(
     assert await session.scalar(select(Category).where(Category.code == "power_outage")) is None
     parking = await session.scalar(select(Category).where(Category.code == "parking"))
     assert parking is not None and parking.name == "停车交通"
+
+
+async def test_a_district_admin_writes_shared_configuration_only_when_alone(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    """Categories and holidays are shared by every region: the admin of the only
+    district may change them; once a second district shares the service, only
+    a superadmin may (one district's admin would reroute the other's cases)."""
+    c = await make_callers(session, settings)
+    district = c.as_(c.district_admin)
+    r = await client.patch(f"{ADMIN_CATEGORIES}/parking", json={"name": "乱停车"}, headers=district)
+    assert r.status_code == 200, r.text
+    r = await client.put("/api/v1/admin/holidays/2027-01-06", json=_HOLIDAY, headers=district)
+    assert r.status_code == 200, r.text
+
+    await make_region(session, level="district", name="另一个区")
+    r = await client.patch(f"{ADMIN_CATEGORIES}/parking", json={"name": "停车"}, headers=district)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "auth.config_admin_only"
+    r = await client.put("/api/v1/admin/holidays/2027-01-07", json=_HOLIDAY, headers=district)
+    assert r.status_code == 403, r.text
+    r = await client.post(ADMIN_CATEGORIES, json=new_category(), headers=district)
+    assert r.status_code == 403, r.text
+    r = await client.patch(
+        f"{ADMIN_CATEGORIES}/parking", json={"name": "停车"}, headers=c.as_(c.superadmin)
+    )
+    assert r.status_code == 200, r.text
+
+
+_HOLIDAY = {"is_workday": False, "name": "测试假日"}
 
 
 async def test_patch_changes_only_what_is_given(
