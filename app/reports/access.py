@@ -20,10 +20,12 @@ from app.org.models import Region
 from app.reports.models import Report, ReportFollow
 from app.users.models import Membership, User
 
-# How much of a case its reader sees: ``owner`` the reporter, ``staff`` the staff
-# in scope, ``client`` a third-party API key (as staff, but the description as
-# the public view gives it), ``public`` a follower.
-View = Literal["owner", "staff", "client", "public"]
+# How much of a case its reader sees: ``owner`` the reporter, ``handler`` the
+# staff who handle it (``is_handler``), ``staff`` the other staff in scope (as
+# handlers, but phone and ID numbers written into the text masked: DESIGN §11
+# shows them only to the resident and the staff who handle the case), ``client``
+# a third-party API key (as staff, and held text hidden), ``public`` a follower.
+View = Literal["owner", "handler", "staff", "client", "public"]
 NOT_FOUND = ("report.not_found", "诉求不存在")
 
 
@@ -84,7 +86,9 @@ async def get_visible(
     if report.reporter_id == principal.id:
         return report, "owner"
     if staff_can_see(principal, report):
-        return report, "client" if principal.api_client is not None else "staff"
+        if principal.api_client is not None:
+            return report, "client"
+        return report, "handler" if is_handler(principal, report) else "staff"
     followed = await session.scalar(
         select(ReportFollow.user_id).where(
             ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id

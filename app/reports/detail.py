@@ -145,22 +145,28 @@ def free_text(text: str | None, view: View, moderation: str | None = "pass") -> 
     reads it as it reads the description, with phone numbers masked, and the
     placeholder while content security holds it (``moderation``: the text's
     verdict; a resident's comment or note held for review or not yet checked
-    is read only by its author and the staff)."""
-    if text is None or view in ("owner", "staff"):
+    is read only by its author and the staff). Staff who do not handle the case
+    read it with the numbers masked, held or not (they may have to review it)."""
+    if text is None or view in ("owner", "handler"):
         return text
     if view == "public":
         return None
+    if view == "staff":
+        return mask_numbers_in_text(text)
     if not shown(moderation):
         return HIDDEN_TEXT
     return mask_numbers_in_text(text)
 
 
 def description(report: Any, view: View) -> str:
-    """The resident's text as ``view`` shows it. Readers other than the author
-    and staff (followers, the nearby list, third-party keys) get the placeholder
-    while content security holds it, and phone numbers written into it masked."""
-    if view not in ("public", "client"):
+    """The resident's text as ``view`` shows it: in full to its author and the
+    staff handling the case; phone and ID numbers written into it masked for
+    everyone else; and the placeholder while content security holds it for
+    readers other than staff (followers, the nearby list, third-party keys)."""
+    if view in ("owner", "handler"):
         return report.description  # type: ignore[no-any-return]
+    if view == "staff":
+        return mask_numbers_in_text(report.description)
     if report.moderation != "pass":
         return HIDDEN_TEXT
     return mask_numbers_in_text(report.description)

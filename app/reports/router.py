@@ -188,7 +188,8 @@ async def nearby_reports(
 async def get_report(
     request: Request, report_id: ReportId, user: UserOrReportsReadKey, session: SessionDep
 ) -> ReportRead:
-    """本人、经办人员与管辖范围内的工作人员可见；也接受带 `reports:read` 的 API Key
+    """本人、经办人员与管辖范围内的工作人员可见（不经办该诉求的工作人员看到的描述、评价和
+    时间线备注中，手机号与身份证号脱敏；需要联系居民时用 reporter-contact）；也接受带 `reports:read` 的 API Key
     （其区域内的诉求，居民姓名与描述中的手机号脱敏，审核中的文字显示为“（内容审核中）”）。
     关注者看到公开视图：无上报人、经办人、地址、位置和照片，描述中的手机号脱敏。"""
     report, view = await access.get_visible(session, user, report_id)
@@ -332,7 +333,8 @@ async def worker_tasks(
         stmt = stmt.where(Report.status == status)
     if overdue is not None:
         stmt = stmt.where(overdue_clause(overdue))  # type: ignore[arg-type]
-    return await page(session, stmt, "staff", cursor, limit)
+    # Every case of the inbox is one the caller handles (``access.is_handler``).
+    return await page(session, stmt, "handler", cursor, limit)
 
 
 @router.post(

@@ -67,9 +67,12 @@ async def test_a_department_elsewhere_does_not_get_the_case(
     assert (report.owner_level, report.owner_department_id) == ("grid", None)
 
 
-async def test_an_admin_names_only_departments_in_their_scope(
+async def test_a_district_admin_sharing_the_service_routes_no_category(
     client: httpx.AsyncClient, session: AsyncSession, world: World, settings: Settings
 ) -> None:
+    """Categories are shared by every district: with two districts, one
+    district's admin writes none (``auth.config_admin_only``), so cannot point
+    one at another district's department, nor at their own."""
     theirs = await department(session, world.tree.district.id, "供电公司")
     other_district = await make_region(session, level="district", name="博爱县")
     other_admin = await make_staff(session, "district_admin", other_district)
@@ -82,15 +85,17 @@ async def test_an_admin_names_only_departments_in_their_scope(
         "routing": "department",
         "department_id": theirs.id,
     }
-    r = await client.post("/api/v1/admin/categories", json=body, headers=headers)
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == "category.department_not_found"
-    r = await client.post(
-        "/api/v1/admin/categories", json={**body, "department_id": own.id}, headers=headers
-    )
-    assert r.status_code == 201, r.text
-    r = await client.patch(
-        "/api/v1/admin/categories/qa_cross", json={"department_id": theirs.id}, headers=headers
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == "category.department_not_found"
+    for department_id in (theirs.id, own.id):
+        r = await client.post(
+            "/api/v1/admin/categories",
+            json={**body, "department_id": department_id},
+            headers=headers,
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "auth.config_admin_only"
+        r = await client.patch(
+            "/api/v1/admin/categories/water_power",
+            json={"routing": "department", "department_id": department_id},
+            headers=headers,
+        )
+        assert r.status_code == 403, r.text

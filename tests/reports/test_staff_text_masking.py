@@ -1,0 +1,94 @@
+"""Phone and ID numbers written into a case's text are read in full only by
+the resident and the staff who handle the case (DESIGN §11); other staff in
+scope (the community and street admins supervising, a grid leader, another
+worker) read them masked, as they read the reporter's name, and reach the
+contact through the audited reporter-contact route when they must."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.settings import Settings
+from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
+
+PHONE, MASKED = "13912345678", "139****5678"
+ID_CARD, ID_MASKED = "410882199001011234", "410882********1234"
+
+
+@pytest.fixture
+async def world(session: AsyncSession, settings: Settings) -> World:
+    return await make_world(session, settings)
+
+
+async def _case(client: httpx.AsyncClient, world: World) -> int:
+    """A case with numbers in its description, a worker's note and a rating comment."""
+    text = f"3号楼下水道堵塞，请联系我{PHONE}，身份证{ID_CARD}"
+    r = await submit(client, world.h(world.resident), description=text, location=wgs(IN_GRID))
+    assert r.status_code == 201, r.text
+    rid: int = r.json()["id"]
+    worker = world.h(world.worker)
+    assert (await act(client, worker, rid, "accept")).status_code == 200
+    r = await act(client, worker, rid, "progress", {"note": f"已联系居民，电话{PHONE}"})
+    assert r.status_code == 200, r.text
+    return rid
+
+
+async def _texts(client: httpx.AsyncClient, headers: dict[str, str], rid: int) -> str:
+    r = await client.get(f"/api/v1/reports/{rid}", headers=headers)
+    assert r.status_code == 200, r.text
+    case = r.json()
+    notes = [e["note"] or "" for e in case["timeline"]]
+    comment = (case["rating"] or {}).get("comment") or ""
+    return "\n".join([case["description"], *notes, comment])
+
+
+async def test_the_handler_and_the_resident_read_the_numbers(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    rid = await _case(client, world)
+    for reader in (world.resident, world.worker):
+        text = await _texts(client, world.h(reader), rid)
+        assert PHONE in text and ID_CARD in text, reader.name
+    r = await client.get("/api/v1/worker/tasks", headers=world.h(world.worker))
+    [item] = [i for i in r.json()["items"] if i["id"] == rid]
+    assert PHONE in item["description"]
+
+
+async def test_supervising_staff_read_them_masked(client: httpx.AsyncClient, world: World) -> None:
+    rid = await _case(client, world)
+    for reader in (world.community_admin, world.street_admin, world.leader):
+        text = await _texts(client, world.h(reader), rid)
+        assert PHONE not in text and ID_CARD not in text, reader.name
+        assert MASKED in text and ID_MASKED in text, reader.name
+    r = await client.get("/api/v1/admin/reports", headers=world.h(world.street_admin))
+    [item] = [i for i in r.json()["items"] if i["id"] == rid]
+    assert PHONE not in item["description"] and MASKED in item["description"]
+
+
+async def test_the_answer_to_an_action_follows_who_handles_the_case(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    rid = await _case(client, world)
+    # The admin's 督办 answer: they do not handle the case.
+    r = await act(client, world.h(world.community_admin), rid, "supervise", {"note": "请尽快处理"})
+    assert r.status_code == 200, r.text
+    assert PHONE not in r.json()["description"]
+    # The worker's answer to their own action: they do.
+    r = await act(client, world.h(world.worker), rid, "resolve", {"note": "已疏通"})
+    assert r.status_code == 200, r.text
+    assert PHONE in r.json()["description"]
+    # The resident's comment, with a number, read by the street admin.
+    r = await act(
+        client,
+        world.h(world.resident),
+        rid,
+        "rating",
+        {"score": "satisfied", "comment": f"谢谢，{PHONE}"},
+    )
+    assert r.status_code == 200, r.text
+    text = await _texts(client, world.h(world.street_admin), rid)
+    assert PHONE not in text and MASKED in text
+    text = await _texts(client, world.h(world.worker), rid)
+    assert f"谢谢，{PHONE}" in text
