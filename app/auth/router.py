@@ -162,13 +162,14 @@ async def password_login(
     tags=["auth"],
     summary="用 refresh_token 换取新的令牌",
     response_model=TokenPair,
-    responses=errors(401, 403, 422),
+    responses=errors(401, 422),
 )
 async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> TokenPair:
     """返回一对新令牌。每个 refresh_token 只能用一次：用过的再次提交说明它已泄露，
     该用户的全部令牌立即失效（`auth.refresh_reused`，401），需重新登录。
     退出登录或修改密码之前签发的 refresh_token 一律失效（`auth.token_revoked`，401）；
-    过期为 `auth.token_expired`；把 access_token 当作 refresh_token 提交为 `auth.invalid_token`。"""
+    过期为 `auth.token_expired`；把 access_token 当作 refresh_token 提交为 `auth.invalid_token`；
+    账号已停用为 `auth.account_disabled`（401）。"""
     user = await service.refresh(session, settings, refresh_token=body.refresh_token)
     return service.issue_pair(settings, await load_principal(session, user))
 

@@ -191,7 +191,10 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     user = await session.get(User, claims.user_id)
     if user is None or user.deleted_at is not None:
         raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
-    _ensure_enabled(user)
+    if user.disabled:
+        # A token, not credentials, was presented: a token that no longer works
+        # is 401, as an access token of a disabled account is (auth.dependencies).
+        raise Unauthorized(AccountDisabled.code, AccountDisabled.message)
     if user.token_version != claims.version:
         raise Unauthorized("auth.token_revoked", "登录已失效，请重新登录")
     if not claims.jti:

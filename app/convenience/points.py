@@ -87,7 +87,7 @@ async def get_managed_point(
 async def get_served_point(
     session: AsyncSession, principal: Principal, point_id: int
 ) -> ServicePoint:
-    """A point where the staff member works (any staff role over its region); 404 otherwise."""
+    """A point where the caller works (``scope.serves``); 404 otherwise."""
     point = await session.get(ServicePoint, point_id)
     if point is None or not scope.serves(principal, point.region_path):
         raise PointNotFound(details={"point_id": point_id})

@@ -333,7 +333,7 @@ async def create_slot(
     session: SessionDep,
     key: IdempotencyKey = None,
 ) -> SlotRead | Response:
-    """服务点所在区划的工作人员（任一工作人员角色）为可预约事项发布时段。
+    """服务点所在区划的网格员和管理员为可预约事项发布时段（职能部门工作人员不管理服务点）。
     服务点不在调用者范围内返回 404 `service_point.not_found`；事项不可预约 422
     `service.not_bookable`；服务点不在事项适用区划内 422 `slot.point_outside_service_region`；
     开始时间已过 422 `slot.in_past`；超过一年之后 422 `slot.too_far_ahead`。服务点公布了营业
@@ -367,7 +367,7 @@ async def slot_bookings(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> Page[StaffBookingRead]:
-    """服务点所在区划的工作人员查看预约名单，按预约先后排列；手机号脱敏。
+    """服务点所在区划的网格员和管理员查看预约名单，按预约先后排列；手机号脱敏。
     名单上的居民姓名每次被查看都记入个人信息审计日志。范围外的时段返回 404 `slot.not_found`。"""
     items, more, region_path = await bookings.slot_bookings(
         session,
@@ -470,7 +470,7 @@ async def check_in_booking(
     session: SessionDep,
     settings: SettingsDep,
 ) -> StaffBookingRead:
-    """服务点所在区划的工作人员为居民签到，时段开始前 1 小时至当天结束（北京时间）可签到，
+    """服务点所在区划的网格员和管理员为居民签到，时段开始前 1 小时至当天结束（北京时间）可签到，
     否则 409 `booking.check_in_not_open`。范围外的预约返回 404 `booking.not_found`；
     已取消 409 `booking.already_cancelled`；重复签到 409 `booking.already_checked_in`。
     返回的居民姓名记入个人信息审计日志。"""

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import ADMIN_ROLES, Principal
+from app.auth.principal import ADMIN_ROLES, WORKER_ROLES, Principal
 from app.convenience.exceptions import RegionRequired
 from app.org import department_service
 from app.org.models import Region
+
+# Who staffs a point: the grid workers and admins of its region. Department
+# staff are left out: their authority is the cases owned by their department
+# (DESIGN §11), not the region their department sits in.
+POINT_STAFF_ROLES = WORKER_ROLES | ADMIN_ROLES
 
 
 async def region_for_new(
@@ -41,9 +46,9 @@ def manages(principal: Principal, region_path: str) -> bool:
 
 
 def serves(principal: Principal, region_path: str) -> bool:
-    """Whether a staff member works where the point is (any staff role): they may
-    publish its slots, see its bookings and check residents in."""
-    return principal.covers(region_path)
+    """Whether a grid worker or admin works where the point is: they may publish
+    its slots, see its bookings and check residents in."""
+    return principal.covers(region_path, roles=POINT_STAFF_ROLES)
 
 
 def ancestor_paths(path: str) -> list[str]:

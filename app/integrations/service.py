@@ -30,6 +30,7 @@ from app.core.settings import Settings
 from app.integrations.models import ApiClient
 from app.integrations.schemas import ApiClientCreate, ApiClientRead, RegionBrief
 from app.org.models import Region
+from app.privacy.service import DELETED_NICKNAME
 from app.reports.models import Report
 from app.reports.schemas import ReportRead
 from app.users.models import User
@@ -211,6 +212,11 @@ def check_case_region(principal: Principal, report: Report) -> None:
         )
 
 
+def _masked(name: str | None) -> str | None:
+    # A deleted account's placeholder names nobody: shown as it is.
+    return name if name == DELETED_NICKNAME else mask_name(name)
+
+
 def redact_for_client(principal: Principal, report: ReportRead) -> ReportRead:
     """What a key reads of a case filed by a resident: names masked (DESIGN §11
     keeps full names for the resident and the staff handling the case)."""
@@ -218,12 +224,12 @@ def redact_for_client(principal: Principal, report: ReportRead) -> ReportRead:
         return report
     if report.reporter.id == principal.id:
         return report
-    reporter = report.reporter.model_copy(update={"name": mask_name(report.reporter.name)})
+    reporter = report.reporter.model_copy(update={"name": _masked(report.reporter.name)})
     timeline = None
     if report.timeline is not None:
         timeline = [
             e.model_copy(
-                update={"actor": e.actor.model_copy(update={"name": mask_name(e.actor.name)})}
+                update={"actor": e.actor.model_copy(update={"name": _masked(e.actor.name)})}
             )
             if e.actor is not None and e.actor.id == report.reporter.id
             else e

@@ -68,8 +68,7 @@ async def reporter_contact(
     if view == "owner":
         who = user.user
     else:
-        in_queue = report.assignee_id is None and access.is_admin_over(user, report)
-        if view != "staff" or not (access.is_handler(user, report) or in_queue):
+        if view != "handler":  # ``access.handles``: the handler, or the queue's admins
             raise Forbidden("report.not_handler", "只有该诉求的经办人可以查看上报人联系方式")
         found = await session.get(User, report.reporter_id)
         assert found is not None  # reporter_id is a foreign key

@@ -8,7 +8,9 @@ and the audit log of staff reading a resident's personal data.
   home grid are cleared, all tokens are revoked, follows and consents go,
   bookings not yet started are cancelled (the seats are freed) and photos never
   attached to a case are removed. The text of their cases stays: it is the
-  record of what the government was asked to do.
+  record of what the government was asked to do; but phone and identity card
+  numbers they wrote into it (descriptions, rating comments, their timeline
+  notes such as reopen reasons) are masked, as they would name the person.
 - Staff accounts are not self-deleted: an admin disables them (their actions
   are part of the cases' history).
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import ColumnElement, Select, delete, exists, func, select
+from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -31,6 +33,7 @@ from app.convenience import bookings
 from app.convenience.models import Booking, ServiceSlot
 from app.core import clock
 from app.core.errors import Conflict
+from app.core.masking import mask_numbers_in_text
 from app.core.net import client_ip
 from app.core.orm import Base
 from app.core.request_context import request_id_var
@@ -149,6 +152,7 @@ async def erase(session: AsyncSession, *, principal: Principal, settings: Settin
     await session.execute(delete(ReportFollow).where(ReportFollow.user_id == user.id))
     await _delete_unattached_media(session, user.id)
     await session.execute(delete(SubscribeConsent).where(SubscribeConsent.user_id == user.id))
+    await _mask_written_numbers(session, user.id)
     user.name = None
     user.nickname = DELETED_NICKNAME
     user.phone = None
@@ -161,6 +165,44 @@ async def erase(session: AsyncSession, *, principal: Principal, settings: Settin
     user.token_version += 1
     await session.flush()
     log.info("user deleted (anonymised) user=%s", user.id)
+
+
+def _masked(text: str | None) -> str | None:
+    return mask_numbers_in_text(text) if text else text
+
+
+async def _mask_written_numbers(session: AsyncSession, uid: int) -> None:
+    """Mask the phone and identity card numbers in the texts the person wrote:
+    their cases' descriptions and rating comments, and the notes of the
+    timeline steps they took. Only rows whose text changes are written, and
+    not through the case's version: a handler acting on the case meanwhile is
+    not refused for it."""
+    cases = await session.execute(
+        select(Report.id, Report.description, Report.rating_comment).where(
+            Report.reporter_id == uid
+        )
+    )
+    for rid, text, comment in cases.all():
+        if (_masked(text), _masked(comment)) != (text, comment):
+            await session.execute(
+                update(Report)
+                .where(Report.id == rid)
+                .values(description=_masked(text), rating_comment=_masked(comment))
+                .execution_options(synchronize_session=False)
+            )
+    notes = await session.execute(
+        select(ReportEvent.id, ReportEvent.note).where(
+            ReportEvent.actor_id == uid, ReportEvent.note.is_not(None)
+        )
+    )
+    for event_id, note in notes.all():
+        if _masked(note) != note:
+            await session.execute(
+                update(ReportEvent)
+                .where(ReportEvent.id == event_id)
+                .values(note=_masked(note))
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def _delete_unattached_media(session: AsyncSession, uid: int) -> None:

@@ -21,7 +21,7 @@ from app.reports.models import Report, ReportFollow
 from app.users.models import Membership, User
 
 # How much of a case its reader sees: ``owner`` the reporter, ``handler`` the
-# staff who handle it (``is_handler``), ``staff`` the other staff in scope (as
+# staff who handle it (``handles``), ``staff`` the other staff in scope (as
 # handlers, but phone and ID numbers written into the text masked: DESIGN §11
 # shows them only to the resident and the staff who handle the case), ``client``
 # a third-party API key (as staff, and held text hidden), ``public`` a follower.
@@ -88,7 +88,7 @@ async def get_visible(
     if staff_can_see(principal, report):
         if principal.api_client is not None:
             return report, "client"
-        return report, "handler" if is_handler(principal, report) else "staff"
+        return report, "handler" if handles(principal, report) else "staff"
     followed = await session.scalar(
         select(ReportFollow.user_id).where(
             ReportFollow.report_id == report.id, ReportFollow.user_id == principal.id
@@ -172,6 +172,16 @@ def is_handler(principal: Principal, report: Report) -> bool:
         report.assignee_id is None
         and report.owner_department_id is not None
         and report.owner_department_id in department_ids(principal)
+    )
+
+
+def handles(principal: Principal, report: Report) -> bool:
+    """Staff who handle the case now, and so may reach its reporter (the
+    audited reporter-contact) and read the numbers written into its text: its
+    handler (``is_handler``), or while nobody is assigned the admins over it,
+    whose queue it waits in."""
+    return is_handler(principal, report) or (
+        report.assignee_id is None and is_admin_over(principal, report)
     )
 
 

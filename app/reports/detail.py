@@ -211,6 +211,7 @@ async def read(
         )
     )
     assignee_id = report.assignee_id or 0
+    reporter = users.get(report.reporter_id)
     return compose(
         report,
         item=item,
@@ -219,7 +220,12 @@ async def read(
         assignee=_person(users.get(assignee_id), roles.get(assignee_id), full=True),
         # Only the reporter sees their own name in full; handlers who must call
         # them use the audited GET /reports/{id}/reporter-contact.
-        reporter=_person(users.get(report.reporter_id), "resident", full=view == "owner"),
+        # A deleted reporter has no name left: the placeholder names nobody.
+        reporter=_person(
+            reporter,
+            "resident",
+            full=view == "owner" or (reporter is not None and reporter.deleted_at is not None),
+        ),
         media=media_rows,
         following=following,
         pending=pending,
@@ -343,7 +349,7 @@ def events_read(
             actor_ref = ActorRef(role=e.actor_role) if e.actor_role else None
         elif actor is not None:
             name = actor.name or actor.nickname
-            if actor.kind == "resident" and view != "owner":
+            if actor.kind == "resident" and view != "owner" and actor.deleted_at is None:
                 # As in ``reporter``: staff see a resident's name masked and
                 # read the contact through the audited reporter-contact route.
                 name = mask_name(name)

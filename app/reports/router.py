@@ -333,7 +333,7 @@ async def worker_tasks(
         stmt = stmt.where(Report.status == status)
     if overdue is not None:
         stmt = stmt.where(overdue_clause(overdue))  # type: ignore[arg-type]
-    # Every case of the inbox is one the caller handles (``access.is_handler``).
+    # Every case of the inbox is one the caller handles (``access.handles``).
     return await page(session, stmt, "handler", cursor, limit)
 
 

@@ -45,7 +45,7 @@ async def answer(
             report, view = await access.get_visible(session, principal, report.id)
         except NotFound:
             view = "staff"  # they just handed it on (returned, escalated, transferred)
-    elif view == "staff" and access.is_handler(principal, report):
+    elif view == "staff" and access.handles(principal, report):
         view = "handler"
     return await detail.read(
         session, report, view=view, principal=principal, settings=request.app.state.settings

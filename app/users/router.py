@@ -68,7 +68,7 @@ async def create_staff(
             region_id=body.region_id,
             department_id=body.department_id,
         )
-        return await service.read_staff(session, user)
+        return await service.read_staff(session, principal, user)
 
     return await run_idempotent(
         request, session, owner=f"user:{principal.id}", key=key, status_code=201, work=work
@@ -161,7 +161,7 @@ async def update_staff(
         user_id=user_id,
         changes=body.model_dump(exclude_unset=True),
     )
-    return await service.read_staff(session, user)
+    return await service.read_staff(session, principal, user)
 
 
 @router.post(
@@ -186,7 +186,7 @@ async def grant_role(
         region_id=body.region_id,
         department_id=body.department_id,
     )
-    return await service.read_staff(session, user)
+    return await service.read_staff(session, principal, user)
 
 
 @router.delete(

@@ -119,7 +119,9 @@ class StaffRead(BaseModel):
     phone_masked: str | None = Field(description="脱敏手机号，如 139****5678")
     on_duty: bool = Field(description="是否在岗")
     disabled: bool = Field(description="是否已停用")
-    roles: list[StaffRole] = Field(description="持有的全部角色")
+    roles: list[StaffRole] = Field(
+        description="持有的角色中在调用者管辖范围内的那些（系统管理员和本人可见全部）"
+    )
     created_at: datetime = Field(description="创建时间")
 
 

@@ -12,6 +12,10 @@ Rules (DESIGN §3, §11):
   never take over a peer or a superior who also holds a small role in their
   area. Admins may edit their own account, but never disable themselves or
   give up their last admin role.
+- A staff record shows only the roles that lie in the caller's scope (all of
+  them to a superadmin, and to the member reading their own record, as /me
+  does): that the member also works elsewhere, and where, is not the caller's
+  to read.
 """
 
 from __future__ import annotations
@@ -87,7 +91,16 @@ def _visible(principal: Principal, held: list[_Held]) -> bool:
     return any(h.region is not None and principal.covers(h.region.path, ADMIN_ROLES) for h in held)
 
 
-def _to_read(user: User, held: list[_Held]) -> StaffRead:
+def _shown(principal: Principal, user: User, held: list[_Held]) -> list[_Held]:
+    """The roles of ``user`` the caller may read (see the module docstring)."""
+    if principal.is_superadmin or user.id == principal.id:
+        return held
+    return [
+        h for h in held if h.region is not None and principal.covers(h.region.path, ADMIN_ROLES)
+    ]
+
+
+def _to_read(principal: Principal, user: User, held: list[_Held]) -> StaffRead:
     return StaffRead(
         id=user.id,
         username=user.username,
@@ -106,7 +119,7 @@ def _to_read(user: User, held: list[_Held]) -> StaffRead:
                 department_id=h.membership.department_id,
                 department_name=h.department.name if h.department else None,
             )
-            for h in held
+            for h in _shown(principal, user, held)
         ],
         created_at=user.created_at,
     )
@@ -124,8 +137,9 @@ async def _staff_in_scope(
     return user, held
 
 
-async def read_staff(session: AsyncSession, user: User) -> StaffRead:
-    return _to_read(user, (await _memberships(session, [user.id]))[user.id])
+async def read_staff(session: AsyncSession, principal: Principal, user: User) -> StaffRead:
+    """The staff record as ``principal`` may read it (after a write)."""
+    return _to_read(principal, user, (await _memberships(session, [user.id]))[user.id])
 
 
 # --- reads ------------------------------------------------------------------
@@ -133,7 +147,7 @@ async def read_staff(session: AsyncSession, user: User) -> StaffRead:
 
 async def get_staff(session: AsyncSession, *, principal: Principal, user_id: int) -> StaffRead:
     user, held = await _staff_in_scope(session, principal, user_id)
-    return _to_read(user, held)
+    return _to_read(principal, user, held)
 
 
 async def list_staff(
@@ -180,7 +194,7 @@ async def list_staff(
     users = list((await session.scalars(stmt.order_by(User.id.desc()).limit(limit + 1))).all())
     page = users[:limit]
     held = await _memberships(session, [u.id for u in page])
-    return [_to_read(u, held[u.id]) for u in page], len(users) > limit
+    return [_to_read(principal, u, held[u.id]) for u in page], len(users) > limit
 
 
 # --- writes -----------------------------------------------------------------

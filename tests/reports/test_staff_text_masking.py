@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
-from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
+from tests.reports.helpers import IN_GRID, NOWHERE, World, act, make_world, submit, wgs
 
 PHONE, MASKED = "13912345678", "139****5678"
 ID_CARD, ID_MASKED = "410882199001011234", "410882********1234"
@@ -92,3 +92,32 @@ async def test_the_answer_to_an_action_follows_who_handles_the_case(
     assert PHONE not in text and MASKED in text
     text = await _texts(client, world.h(world.worker), rid)
     assert f"谢谢，{PHONE}" in text
+
+
+async def test_the_admins_of_the_queue_a_case_waits_in_read_the_numbers(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Nobody is assigned: the admins over it dispatch it, and may call the
+    reporter (reporter-contact), so they read the text as its handler would."""
+    text = f"路灯不亮，电话{PHONE}"
+    r = await submit(client, world.h(world.resident), description=text, location=wgs(NOWHERE))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "submitted"
+    rid = r.json()["id"]
+    r = await client.get(f"/api/v1/reports/{rid}", headers=world.h(world.street_admin))
+    assert r.status_code == 200, r.text
+    assert PHONE in r.json()["description"]
+    r = await client.get(
+        f"/api/v1/reports/{rid}/reporter-contact", headers=world.h(world.street_admin)
+    )
+    assert r.status_code == 200, r.text
+    # Dispatched to the worker: the street admin supervises, no longer handles.
+    r = await act(
+        client, world.h(world.street_admin), rid, "dispatch", {"assignee_id": world.worker.id}
+    )
+    assert r.status_code == 200, r.text
+    assert PHONE not in r.json()["description"]
+    r = await client.get(
+        f"/api/v1/reports/{rid}/reporter-contact", headers=world.h(world.street_admin)
+    )
+    assert r.status_code == 403, r.text

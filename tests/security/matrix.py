@@ -539,11 +539,11 @@ ROWS: list[Row] = [
     # -- categories and holidays: global configuration -------------------------
     row("GET /api/v1/categories",                                       "ok   ok   ok   ok   ok   ok   ok",   NONE),
     row("GET /api/v1/admin/categories",                                 "401  403  403  ok   ok   403  403",  NONE, owner="community_admin"),
-    row("POST /api/v1/admin/categories",                                "401  403  403  403  403  403  403",  _category_body(), owner="district_admin", fresh=True),
-    row("PATCH /api/v1/admin/categories/{code}",                        "401  403  403  403  403  403  403",  static(path={"code": "environment"}, json={"response_sla_minutes": 60}), owner="district_admin"),
+    row("POST /api/v1/admin/categories",                                "401  403  403  403  403  403  403",  _category_body(), owner="superadmin", extra={"district_admin": "403"}, fresh=True),
+    row("PATCH /api/v1/admin/categories/{code}",                        "401  403  403  403  403  403  403",  static(path={"code": "environment"}, json={"response_sla_minutes": 60}), owner="superadmin", extra={"district_admin": "403"}),
     row("GET /api/v1/admin/holidays",                                   "401  403  403  ok   ok   403  403",  NONE, owner="community_admin"),
-    row("PUT /api/v1/admin/holidays/{date}",                            "401  403  403  403  403  403  403",  _holiday, owner="district_admin", fresh=True),
-    row("DELETE /api/v1/admin/holidays/{date}",                         "401  403  403  403  403  403  403",  _holiday_delete, owner="district_admin", fresh=True),
+    row("PUT /api/v1/admin/holidays/{date}",                            "401  403  403  403  403  403  403",  _holiday, owner="superadmin", extra={"district_admin": "403"}, fresh=True),
+    row("DELETE /api/v1/admin/holidays/{date}",                         "401  403  403  403  403  403  403",  _holiday_delete, owner="superadmin", extra={"district_admin": "403"}, fresh=True),
     # -- media -----------------------------------------------------------------
     row("POST /api/v1/media",                                           "401  ok   ok   ok   ok   403  403",  _upload, owner="resident"),
     row("GET /api/v1/media/{media_id}",                                 "401  404  404  404  ok   403  403",  _media, owner=("resident",)),
@@ -552,6 +552,7 @@ ROWS: list[Row] = [
     # -- reports: resident ---------------------------------------------------
     row("POST /api/v1/reports",                                         "401  ok   ok   ok   ok   403  422",   _new_report, owner=("resident", "key"), scope="reports:write"),
     row("GET /api/v1/reports/mine",                                     "401  hide hide hide hide 403  403",  _report_list, owner="resident"),
+    row("GET /api/v1/reports/following",                                "401  hide hide hide hide 403  403",  _report_list, owner="resident"),
     row("GET /api/v1/reports/nearby",                                   "401  ok   ok   ok   ok   403  403",  static(params={**gcj(IN_GRID), "category": "environment"}), owner="resident"),
     row(f"GET {R}",                                                     "401  404  404  404  ok   403  404",  on_report(default=True), owner=("resident", "worker", "key"), scope="reports:read"),
     row(f"POST {R}/rating",                                             "401  404  404  404  403  403  403",  on_report("resolved", {"score": "satisfied"}), owner="resident", fresh=True),
