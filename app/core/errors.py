@@ -418,8 +418,19 @@ SURROGATE_MESSAGE = "文本中含有无效的字符（不成对的 UTF-16 代理
 
 
 def lone_surrogate(exc: Exception) -> bool:
-    """Text with a lone surrogate that a driver or the response could not encode."""
-    return "surrogates not allowed" in str(exc)
+    """Text with a lone surrogate that a driver or the response could not
+    encode, or that PostgreSQL refused inside a JSON value (the JSON encoder
+    escapes it as ``\\udc00``, which ``json`` and ``jsonb`` reject: "Unicode
+    low surrogate must follow a high surrogate")."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error, the DB-API error, the driver's (with its DETAIL)
+        if seen is None:
+            break
+        texts += [str(seen), str(getattr(seen, "detail", None) or "")]
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    text = " ".join(texts)
+    return "surrogates not allowed" in text or "surrogate must" in text
 
 
 def internal_error_response() -> JSONResponse:

@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from app.core import clock
-from app.core.errors import Unauthorized
+from app.core.errors import INT64_MAX, Unauthorized
 from app.core.settings import Settings
 
 _hasher = PasswordHasher()
@@ -100,15 +100,19 @@ def decode_token(settings: Settings, token: str, *, expected: TokenType) -> Toke
         raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录") from exc
     if payload.get("typ") != expected:
         raise Unauthorized("auth.invalid_token", "登录凭证类型不符，请重新登录")
-    if int(payload["exp"]) <= int(clock.now().timestamp()):
-        raise Unauthorized("auth.token_expired", "登录已过期，请重新登录")
     try:
-        return TokenClaims(
+        claims = TokenClaims(
             user_id=int(payload["sub"]),
             version=int(payload["ver"]),
             type=expected,
             jti=str(payload.get("jti") or ""),
             expires_at=int(payload["exp"]),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
+        # Only a token signed with our secret gets here: one we never issued.
         raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录") from exc
+    if not 0 < claims.user_id <= INT64_MAX:
+        raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
+    if claims.expires_at <= int(clock.now().timestamp()):
+        raise Unauthorized("auth.token_expired", "登录已过期，请重新登录")
+    return claims

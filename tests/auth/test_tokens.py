@@ -280,3 +280,26 @@ async def test_disabled_user_token_stops_working(
     r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401
     assert error_code(r) == "auth.account_disabled"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [{"exp": "abc"}, {"exp": [1]}, {"exp": 1e400}, {"sub": str(2**64)}, {"sub": "0"}],
+    ids=["exp-text", "exp-list", "exp-infinite", "sub-past-64-bits", "sub-zero"],
+)
+async def test_a_signed_token_with_odd_claims_is_invalid_not_a_crash(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, odd: dict[str, Any]
+) -> None:
+    """Claims we never issue, in a token signed with our secret (a leaked
+    secret, or a bug of ours): refused as invalid, never a 500 or a 422."""
+    user = await make_user(session)
+    secret = settings.jwt_secret.get_secret_value()
+    for typ, call in (
+        ("access", lambda t: client.get(ME, headers=bearer(t))),
+        ("refresh", lambda t: client.post(REFRESH, json={"refresh_token": t})),
+    ):
+        claims = {**_claims(user), "typ": typ, "jti": "odd", **odd}
+        token = jwt.encode(claims, secret, algorithm="HS256")
+        r = await call(token)
+        assert r.status_code == 401, r.text
+        assert error_code(r) == "auth.invalid_token"

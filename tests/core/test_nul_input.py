@@ -205,3 +205,24 @@ async def test_a_lone_surrogate_is_a_422_not_a_500(
     )
     assert r.status_code == 200, r.text
     assert r.json()["nickname"] == "ab\U0001f600"
+
+
+@pytest.mark.parametrize("tag", ["\\ud800", "\\udfff", "ok\\udc00ok"])
+async def test_a_lone_surrogate_inside_a_json_column_is_a_422(
+    client: httpx.AsyncClient, world: World, tag: str
+) -> None:
+    """In a list stored as JSON (a policy's tags) it reaches PostgreSQL escaped,
+    and ``jsonb`` refuses the escape: still the client's input, not a 500."""
+    headers = {**world.h(world.street_admin), "content-type": "application/json"}
+    body = '{"title": "t", "body": "b", "category": "c", "tags": ["' + tag + '"]}'
+    r = await client.post("/api/v1/admin/policies", content=body.encode(), headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    r = await client.post(
+        "/api/v1/admin/policies", json={"title": "t", "body": "b", "category": "c"}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    policy = r.json()["id"]
+    patch = ('{"tags": ["ok", "' + tag + '"]}').encode()
+    r = await client.patch(f"/api/v1/admin/policies/{policy}", content=patch, headers=headers)
+    assert r.status_code == 422, r.text
