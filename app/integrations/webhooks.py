@@ -55,9 +55,16 @@ KIND = "webhook"
 
 
 def shape_problem(url: str) -> str | None:
-    """What rules ``url`` out whatever it resolves to, or None."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """What rules ``url`` out whatever it resolves to, or None. Whatever passes
+    has a scheme, a host and a port that ``urlsplit`` reads without an error."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "地址中不能包含空白或控制字符"
+    try:
+        parts = urlsplit(url)
+        hostname, _ = parts.hostname, parts.port  # each raises on a malformed URL
+    except ValueError:
+        return "地址格式不正确"
+    if parts.scheme not in ("http", "https") or not hostname:
         return "地址须为 http(s) URL"
     if parts.username or parts.password:
         return "地址中不能包含用户名或密码"

@@ -118,6 +118,8 @@ async def test_webhook_rules_and_scope(
         {"url": "ftp://hotline.example.cn/hook", "events": ["report.rated"]},
         {"url": "https://hotline.example.cn/hook", "events": ["report.deleted"]},
         {"url": "https://hotline.example.cn/hook", "events": []},
+        {"url": "https://[::1/hook", "events": ["report.rated"]},
+        {"url": "https://hotline.example.cn:99999/hook", "events": ["report.rated"]},
     ):
         r = await client.post(f"{API}/admin/api-clients/{reader.id}/webhooks", json=bad, headers=h)
         assert r.status_code == 422, bad
@@ -363,6 +365,22 @@ async def test_a_shared_client_keeps_no_cookie(
         ("http://127.0.0.1:8000/hook", "dev", False),
         ("file:///etc/passwd", "test", True),
         ("http://user:pw@93.184.216.34/", "prod", True),
+        # Malformed: refused in every environment, before any lookup.
+        *[
+            (url, env, True)
+            for env in ("prod", "dev")
+            for url in (
+                "https://[::1/x",
+                "http://[/x",
+                "https://]/xxxx",
+                "https://[z]/x",
+                "https://93.184.216.34:99999/x",
+                "https://93.184.216.34:abc/x",
+                "https://[2606:2800:220:1::]:-1/x",
+                "https://exa mple.com/aaa",
+                "https://example.com/a\tb",
+            )
+        ],
     ],
 )
 async def test_private_addresses_are_refused_in_prod(url: str, env: str, refused: bool) -> None:
