@@ -21,6 +21,7 @@ multipart text fields checks them with ``has_nul``. Paths under
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -196,3 +197,17 @@ async def _refuse(exc: NulCharacter, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# Characters XML 1.0 cannot carry, escaped or not: C0 controls other than tab,
+# newline and carriage return; U+FFFE and U+FFFF; lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters an XML document cannot hold (an Excel
+    file is XML too). Residents and staff may type them (a pasted form feed, an
+    escape from a broken keyboard); JSON carries them escaped, but written into
+    an Open311 XML answer or an export they make the whole document unreadable
+    for everyone, so the formats made of XML drop them."""
+    return _NOT_XML.sub("", text)

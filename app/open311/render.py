@@ -8,6 +8,8 @@ from xml.etree import ElementTree as ET
 
 from fastapi.responses import Response
 
+from app.core.textguard import xml_safe
+
 Format = Literal["json", "xml"]
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -56,7 +58,8 @@ def _fill(parent: ET.Element, name: str, value: Any) -> None:
         for child in value:
             _fill(element, item, child)
     else:
-        element.text = _text(value)
+        text = _text(value)
+        element.text = None if text is None else xml_safe(text)
 
 
 def to_xml(root: str, value: Any) -> bytes:

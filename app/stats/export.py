@@ -16,6 +16,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from app.core.clock import SHANGHAI
+from app.core.textguard import xml_safe
 from app.stats.breakdowns import By, Item
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -77,7 +78,11 @@ def window_text(start: datetime | None, end: datetime | None) -> str:
 def _put(ws: Worksheet, row: int, column: int, value: Any) -> Cell:
     """One cell. Text is always stored as text: a name that begins with ``=``
     (``+``, ``-``, ``@``) would otherwise be a live formula, run by whoever
-    opens the file (formula injection through a staff, grid or category name)."""
+    opens the file (formula injection through a staff, grid or category name).
+    Characters an XML file cannot hold (a control character in a name) are
+    dropped: openpyxl refuses them, and the export would fail for everyone."""
+    if isinstance(value, str):
+        value = xml_safe(value)
     cell = ws.cell(row=row, column=column, value=value)
     if isinstance(value, str):
         cell.data_type = "s"
@@ -85,7 +90,7 @@ def _put(ws: Worksheet, row: int, column: int, value: Any) -> Cell:
 
 
 def _top(ws: Worksheet, title: str, header: ExportHeader) -> int:
-    ws.append([title])
+    ws.append([xml_safe(title)])
     ws["A1"].font = Font(bold=True, size=14)
     _put(ws, 2, 1, "统计区域")
     _put(ws, 2, 2, header.region_name)

@@ -299,3 +299,21 @@ async def test_a_post_refused_after_locating_leaves_no_case(
     session.expire_all()
     assert await session.scalar(select(func.count()).select_from(Report)) == before
     assert await session.scalar(select(func.count()).select_from(Open311Request)) == 0
+
+
+async def test_control_characters_a_resident_typed_leave_the_xml_well_formed(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """JSON carries a control character escaped; XML cannot hold one at all: a
+    single case (or category name) with one made every XML answer unreadable."""
+    _, key = await make_api_client(session, world.tree.community)
+    text = "油烟\u0001\u001b直排\ufffe测试"
+    r = await submit(client, world.h(world.resident), description=text, location=wgs(IN_GRID))
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    r = await client.get(f"{BASE}/requests/{rid}.xml", params={"api_key": key})
+    assert r.status_code == 200, r.text
+    root = ET.fromstring(r.content)  # raises on a document that is not well-formed
+    assert root[0].findtext("description") == "油烟直排测试"
+    r = await client.get(f"{BASE}/requests/{rid}.json", params={"api_key": key})
+    assert r.json()[0]["description"] == text  # JSON keeps what was written

@@ -105,6 +105,26 @@ async def test_names_in_the_export_are_text_never_formulas(
     ]
 
 
+async def test_control_characters_in_names_do_not_break_the_export(
+    client: httpx.AsyncClient, session: AsyncSession, fixed: Fixed
+) -> None:
+    """An Excel file is XML: a control character in one name (saved through the
+    staff or category forms, or an import) made every export of the region a 500."""
+    w = fixed.world
+    w.worker.name = "李\u0001秀英"
+    w.tree.grid.name = "沁水湾\u0008网格"
+    await session.flush()
+    r = await client.get(
+        "/api/v1/stats/export.xlsx",
+        params={"region_id": w.tree.street.id, **WINDOW},
+        headers=w.h(w.street_admin),
+    )
+    assert r.status_code == 200, r.text
+    wb = load_workbook(io.BytesIO(r.content))
+    values = {cell.value for ws in wb.worksheets for row in ws.iter_rows() for cell in row}
+    assert {"李秀英", "沁水湾网格"} <= values
+
+
 async def test_export_outside_scope_is_404(client: httpx.AsyncClient, fixed: Fixed) -> None:
     w = fixed.world
     r = await client.get(
