@@ -34,7 +34,7 @@ from app.convenience.schemas import (
     StaffBookingRead,
 )
 from app.core import clock
-from app.core.db import SessionDep
+from app.core.db import SessionDep, writes
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
@@ -357,6 +357,7 @@ async def create_slot(
     response_model=Page[StaffBookingRead],
     responses=errors(401, 403, 404, 422),
 )
+@writes  # the audit entries
 async def slot_bookings(
     request: Request,
     slot_id: SlotId,

@@ -8,8 +8,8 @@ pool sized by settings, so a request never pays for a new connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -25,6 +25,7 @@ from app.core.settings import Settings
 
 SQLITE_IMMEDIATE = "ejiaren_sqlite_immediate"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _prepare_sqlite_path(url: str) -> None:
@@ -145,12 +146,27 @@ def mark_failed(request: Request) -> None:
     request.scope[_FAILED] = True
 
 
+# Endpoints that write although their method reads (``writes``).
+_WRITING_ENDPOINTS: set[Callable[..., Any]] = set()
+
+
+def writes(endpoint: F) -> F:
+    """Mark a GET endpoint that also writes (the audit entry of a resident's
+    personal data read): its transaction begins as a writer's. On SQLite a
+    read transaction that then writes is refused at once ("database is
+    locked") while another holds the lock; a writer's waits its turn."""
+    _WRITING_ENDPOINTS.add(endpoint)
+    return endpoint
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request, committed once after the
     handler returns and before the response is sent; rolled back on any error,
     and when the route turned an error into its answer (``mark_failed``)."""
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    write = request.method not in _READ_METHODS or endpoint in _WRITING_ENDPOINTS
     db: Database = request.app.state.db
-    session = db.session(write=request.method not in _READ_METHODS)
+    session = db.session(write=write)
     try:
         yield session
     except BaseException:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentAdmin, CurrentUser, SettingsDep
-from app.core.db import SessionDep
+from app.core.db import SessionDep, writes
 from app.core.errors import Forbidden, errors
 from app.core.pagination import Cursor, Limit, Page, cursor_id, id_page
 from app.core.timewin import WindowFrom, WindowTo, parse_window
@@ -55,6 +55,7 @@ async def delete_me(user: CurrentUser, session: SessionDep, settings: SettingsDe
     tags=["reports"],
     responses=errors(401, 403, 404),
 )
+@writes  # the audit entry
 async def reporter_contact(
     request: Request,
     report_id: int,

@@ -13,6 +13,7 @@ from app.media.models import Media
 from app.notify.models import SubscribeConsent
 from app.org.models import Region
 from app.outbox.models import OutboxMessage
+from app.privacy.models import AuditEntry
 from app.reports.models import (
     ExtensionRequest,
     Report,
@@ -27,6 +28,7 @@ async def wipe(app: FastAPI) -> None:
     """Empty what these tests write, children first."""
     async with app.state.db.session(write=True) as s:
         for model in (
+            AuditEntry,
             OutboxMessage,
             SubscribeConsent,
             ReportMedia,

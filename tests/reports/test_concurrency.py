@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 
 from app.core.settings import Settings
 from app.main import create_app
+from app.privacy.models import AuditEntry
 from app.reports.models import (
     Holiday,
     Report,
@@ -182,6 +183,33 @@ async def test_two_sweepers_never_do_one_case_twice(live: Live, settings: Settin
             .where(ReportEvent.type == "reminded", ReportEvent.report_id.in_(ids))
         )
     assert reminders == len(ids)
+
+
+async def test_concurrent_audited_reads_all_answer(live: Live) -> None:
+    """A read that writes its audit entry (reporter-contact), by several tabs of
+    the handler's console at once: on SQLite a read transaction that then
+    writes was refused at once ("database is locked", a 503) whenever another
+    held the lock; it now begins as a writer and waits its turn."""
+    r = await live.client.post(
+        "/api/v1/reports",
+        json={
+            "kind": "issue",
+            "category": "environment",
+            "description": "小区门口垃圾堆积三天无人清运",
+            "location": wgs(IN_GRID),
+        },
+        headers=live.h(live.residents[0]),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["assignee"]["id"] == live.worker.id
+    url = f"/api/v1/reports/{r.json()['id']}/reporter-contact"
+    results = await asyncio.gather(
+        *(live.client.get(url, headers=live.h(live.worker)) for _ in range(8))
+    )
+    assert [r.status_code for r in results] == [200] * 8, [r.text for r in results]
+    async with live.app.state.db.session(write=False) as s:
+        entries = await s.scalar(select(func.count()).select_from(AuditEntry))
+    assert entries == 8
 
 
 async def test_two_admins_saving_the_same_new_holiday_both_succeed(live: Live) -> None:
