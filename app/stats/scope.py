@@ -86,10 +86,12 @@ async def region_in_scope(
     session: AsyncSession, principal: Principal, region_id: int | None
 ) -> Region | None:
     """The region asked for, if the caller holds a role over it; 404 otherwise
-    (whether it exists or not, so existence never leaks)."""
+    (whether it exists or not, so existence never leaks). Department staff hold
+    none: their figures are their department's cases, and a region's breakdown
+    would only list its workers' names beside zeros."""
     if region_id is None:
         return None
     region = await session.get(Region, region_id)
-    if region is None or not principal.covers(region.path):
+    if region is None or not principal.covers(region.path, roles=ADMIN_ROLES | WORKER_ROLES):
         raise NotFound(*REGION_NOT_FOUND, details={"region_id": region_id})
     return region

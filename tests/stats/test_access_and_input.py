@@ -186,3 +186,10 @@ async def test_department_staff_see_their_department(
     r = await get(client, "summary", w.h(staff), **WINDOW)
     assert r.status_code == 200, r.text
     assert r.json()["received"] == 0  # no case was routed or escalated to it
+    # Not a region's figures: a breakdown would list its workers beside zeros.
+    for by in ("worker", "grid"):
+        r = await get(
+            client, "breakdown", w.h(staff), by=by, region_id=w.tree.community.id, **WINDOW
+        )
+        assert r.status_code == 404, r.text
+        assert r.json()["error"]["code"] == "region.not_found"
