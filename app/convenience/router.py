@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import (
     CurrentAdmin,
@@ -37,6 +37,7 @@ from app.core import clock
 from app.core.db import SessionDep, writes
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.core.timewin import check_day
 from app.privacy import service as privacy
@@ -44,10 +45,10 @@ from app.reports.schemas import Coord
 
 router = APIRouter(tags=["services"])
 
-ServiceId = Annotated[int, Path(description="事项 id")]
-PointId = Annotated[int, Path(description="服务点 id")]
-SlotId = Annotated[int, Path(description="时段 id")]
-BookingId = Annotated[int, Path(description="预约 id")]
+ServiceId = Annotated[int, PLAIN_DIGITS, id_path("事项 id")]
+PointId = Annotated[int, PLAIN_DIGITS, id_path("服务点 id")]
+SlotId = Annotated[int, PLAIN_DIGITS, id_path("时段 id")]
+BookingId = Annotated[int, PLAIN_DIGITS, id_path("预约 id")]
 Q = Annotated[
     str | None,
     Query(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi import APIRouter, Body, Depends, Response
 
 # Imported for what they register: the outbox handler that delivers webhook
 # messages, and the report-event listener that queues them.
@@ -14,6 +14,7 @@ from app.auth.dependencies import CurrentUser, SettingsDep
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, errors
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page
 from app.integrations import service, webhooks
 from app.integrations.schemas import (
@@ -38,8 +39,8 @@ async def current_key_manager(principal: CurrentUser) -> Principal:
 
 
 KeyManager = Annotated[Principal, Depends(current_key_manager)]
-ClientId = Annotated[int, Path(description="接入方 id")]
-WebhookId = Annotated[int, Path(description="Webhook id")]
+ClientId = Annotated[int, PLAIN_DIGITS, id_path("接入方 id")]
+WebhookId = Annotated[int, PLAIN_DIGITS, id_path("Webhook id")]
 
 
 @router.post(

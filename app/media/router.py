@@ -23,6 +23,7 @@ from app.core import clock, idempotency
 from app.core.db import Database, SessionDep
 from app.core.errors import AppError, BadRequest, Invalid, errors
 from app.core.idempotency import IdempotencyKey
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.ratelimit import Rate
 from app.core.settings import Settings
 from app.media import service as media_service
@@ -70,6 +71,9 @@ def get_storage(settings: SettingsDep) -> Storage:
 
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+MediaId = Annotated[int, PLAIN_DIGITS, id_path("照片 id")]
 
 
 @router.post(
@@ -224,7 +228,7 @@ async def _read_capped(upload: UploadFile) -> tuple[bytes, str]:
     responses=errors(401, 404),
 )
 async def get_media(
-    media_id: int, principal: CurrentUser, session: SessionDep, settings: SettingsDep
+    media_id: MediaId, principal: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> MediaRead:
     """返回照片信息和新签发的 `url`、`thumbnail_url`，用于地址过期后刷新。
     上传者本人、所附诉求的提交人、经办人，以及管辖该诉求的工作人员可以查看；
@@ -246,7 +250,7 @@ async def get_media(
     },
 )
 async def media_file(
-    media_id: int,
+    media_id: MediaId,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,

@@ -12,6 +12,7 @@ from app.auth.dependencies import CurrentAdmin
 from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.org import department_service
 from app.org.models import Department
@@ -126,7 +127,9 @@ async def create_department(
     responses=errors(401, 403, 404),
 )
 async def get_department(
-    department_id: int, principal: CurrentAdmin, session: SessionDep
+    department_id: Annotated[int, PLAIN_DIGITS, id_path("部门 id")],
+    principal: CurrentAdmin,
+    session: SessionDep,
 ) -> DepartmentRead:
     """部门不存在或不在调用者管辖范围内时返回 404 `department.not_found`。"""
     department, _ = await department_service.department_in_scope(session, principal, department_id)

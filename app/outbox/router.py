@@ -10,6 +10,7 @@ from app.auth.dependencies import current_principal
 from app.auth.principal import Principal
 from app.core.db import SessionDep
 from app.core.errors import Forbidden, errors
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.outbox import service
 from app.outbox.models import OutboxMessage
@@ -69,7 +70,11 @@ async def list_outbox(
     response_model=OutboxMessageRead,
     responses=errors(401, 403, 404, 409, 422),
 )
-async def retry_message(message_id: int, _: OutboxAdmin, session: SessionDep) -> OutboxMessage:
+async def retry_message(
+    message_id: Annotated[int, PLAIN_DIGITS, id_path("消息 id")],
+    _: OutboxAdmin,
+    session: SessionDep,
+) -> OutboxMessage:
     """把投递失败（`dead`）的消息放回待投递队列，已尝试次数清零、投递编号不变。
     消息不存在返回 404 `outbox.not_found`；不是 `dead` 状态返回 409 `outbox.not_dead`。"""
     return await service.retry(session, message_id)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentAdmin, OptionalUserOrPoliciesKey
 from app.core.db import SessionDep
 from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page, cursor_id, id_page
 from app.policies import search, service
 from app.policies.schemas import (
@@ -30,7 +31,7 @@ router = APIRouter(tags=["policies"])
 MAX_QUERY_CHARS = 100
 MAX_SUGGEST_CHARS = 50
 
-PolicyId = Annotated[int, Path(ge=1, le=MAX_ID, description="政策 id", examples=[12])]
+PolicyId = Annotated[int, PLAIN_DIGITS, id_path("政策 id", examples=[12])]
 RegionFilter = Annotated[
     int | None,
     Query(

@@ -15,6 +15,7 @@ from app.core.timewin import WindowFrom, WindowTo, parse_window
 from app.privacy import service
 from app.privacy.schemas import AuditEntryRead, PersonalDataExport, ReporterContact
 from app.reports import access
+from app.reports.routing import ReportId
 from app.users.models import User
 
 router = APIRouter()
@@ -58,7 +59,7 @@ async def delete_me(user: CurrentUser, session: SessionDep, settings: SettingsDe
 @writes  # the audit entry
 async def reporter_contact(
     request: Request,
-    report_id: int,
+    report_id: ReportId,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Query, Request
 from sqlalchemy import BindParameter, Select, and_, bindparam, or_
 
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import SessionDep
 from app.core.errors import INT64_MAX, NotFound
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Page, cursor_id, encode_cursor, split_page
 from app.reports import access, detail, listing
 from app.reports.models import Report
@@ -24,8 +25,8 @@ from app.reports.state import OPEN
 
 # Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
 MAX_ID = INT64_MAX
-ReportId = Annotated[int, Path(ge=1, le=MAX_ID, description="诉求 id")]
-ExtensionId = Annotated[int, Path(ge=1, le=MAX_ID, description="延期申请 id")]
+ReportId = Annotated[int, PLAIN_DIGITS, id_path("诉求 id")]
+ExtensionId = Annotated[int, PLAIN_DIGITS, id_path("延期申请 id")]
 
 Overdue = Annotated[bool | None, Query(description="只看超期（true）或未超期（false）")]
 StatusFilter = Annotated[Status | None, Query(description="按状态筛选")]

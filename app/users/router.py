@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentAdmin, SettingsDep
 from app.core.db import SessionDep
-from app.core.errors import INT64_MAX, errors
+from app.core.errors import errors
 from app.core.idempotency import IdempotencyKey, run_idempotent
+from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from app.core.ratelimit import Rate
 from app.users import service
@@ -29,8 +30,8 @@ from app.users.schemas import (
 router = APIRouter(prefix="/admin/staff", tags=["staff"])
 
 # Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
-UserId = Annotated[int, Path(ge=1, le=INT64_MAX, description="工作人员 id")]
-RoleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="角色（授权记录）id")]
+UserId = Annotated[int, PLAIN_DIGITS, id_path("工作人员 id")]
+RoleId = Annotated[int, PLAIN_DIGITS, id_path("角色（授权记录）id")]
 
 
 @router.post(
