@@ -3,7 +3,9 @@
 - A resident sees their own cases in full, and the public view of cases they follow.
 - A grid worker sees cases assigned to them or in their grids; an admin their subtree;
   department staff the cases owned by their department.
-- An API key reads the cases in its region; their text as a follower reads it.
+- An API key reads the cases in its region as staff do, with residents' names
+  and the numbers in their text masked, and text content security holds hidden.
+- Staff who do not handle a case (``handles``) read the numbers in its text masked.
 - Outside that: 404, so existence never leaks.
 """
 
@@ -17,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import ADMIN_ROLES, STAFF_ROLES, WORKER_ROLES, Principal
 from app.core.errors import Forbidden, NotFound
 from app.org.models import Region
-from app.reports.models import Report, ReportFollow
+from app.reports.models import Category, Report, ReportFollow
+from app.reports.state import OPEN
 from app.users.models import Membership, User
 
 # How much of a case its reader sees: ``owner`` the reporter, ``handler`` the
@@ -178,11 +181,38 @@ def is_handler(principal: Principal, report: Report) -> bool:
 def handles(principal: Principal, report: Report) -> bool:
     """Staff who handle the case now, and so may reach its reporter (the
     audited reporter-contact) and read the numbers written into its text: its
-    handler (``is_handler``), or while nobody is assigned the admins over it,
-    whose queue it waits in."""
-    return is_handler(principal, report) or (
-        report.assignee_id is None and is_admin_over(principal, report)
-    )
+    handler (``is_handler``), or, while an open case waits in a region's queue
+    with nobody assigned, the admins of that region (or above it), who
+    dispatch it. Not the admins below the queue (a case escalated to the
+    street is not the community's any more), nor anyone once it is finished."""
+    if is_handler(principal, report):
+        return True
+    if report.assignee_id is not None or report.status not in OPEN:
+        return False
+    if report.owner_department_id is not None:
+        return False  # a department's queue: its staff (``is_handler``)
+    path = _queue_path(report)
+    return path is not None and principal.covers(path, roles=ADMIN_ROLES)
+
+
+def _queue_path(report: Report) -> str | None:
+    """The path of the region whose queue holds the case: its ancestry is the
+    start of the case's own path (a grid's, or the queue's for a case with none)."""
+    if report.owner_region_id is None:
+        return None
+    ids = [part for part in (report.region_path or "").split("/") if part]
+    owner = str(report.owner_region_id)
+    if owner not in ids:
+        return None
+    return "/" + "/".join(ids[: ids.index(owner) + 1]) + "/"
+
+
+def followable(report: Report, category: Category) -> bool:
+    """Whether residents other than its reporter may newly follow ``report``
+    (found on the map, or their duplicate of it): an open neighbourhood issue
+    of a followable category. The case's own kind counts as well as its
+    category's, which an admin may have changed since."""
+    return report.kind == "issue" and category.followable and report.status in OPEN
 
 
 def require_handler(principal: Principal, report: Report) -> None:

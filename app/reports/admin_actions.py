@@ -5,7 +5,9 @@ is (``actions``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, delete, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -18,6 +20,7 @@ from app.reports.moderation import HELD
 from app.reports.schemas import RejectBody
 from app.reports.service import add_event
 from app.reports.state import EXCLUDED, check
+from app.users.models import User
 
 
 async def reject(
@@ -62,35 +65,43 @@ async def reject(
 
 async def _join_original(session: AsyncSession, duplicate: Report, original: Report) -> None:
     """The residents whose problem this case carried go with it to the original:
-    its reporter, the residents who followed it, and the cases marked
-    duplicates of it earlier (which now point at the original, so no
-    duplicate points at a duplicate)."""
-    earlier = list(
-        await session.scalars(select(Report).where(Report.duplicate_of_id == duplicate.id))
-    )
-    for case in earlier:
-        case.duplicate_of_id = original.id
-    followers = await session.scalars(
-        select(ReportFollow.user_id).where(ReportFollow.report_id == duplicate.id)
-    )
-    residents = [duplicate.reporter_id, *(c.reporter_id for c in earlier), *followers]
-    await _follow(session, original, residents)
-
-
-async def _follow(session: AsyncSession, original: Report, residents: list[int]) -> None:
-    """``residents`` follow ``original``, as if they had found it on the map.
-    Only where a resident may follow at all (``Category.followable``); never their
-    own case."""
+    its reporter, the residents who followed it, and the reporters of the cases
+    marked duplicates of it earlier (which now point at the original, so no
+    duplicate points at a duplicate). They follow it as if they had found it on
+    the map (``access.followable``: an open public issue; residents only, never
+    its own reporter), in one statement whatever their number, and a follow
+    made at the same moment is no conflict."""
     category = await session.get(Category, original.category_id)
-    if category is None or not category.followable:
-        return
-    for user_id in dict.fromkeys(residents):
-        if user_id == original.reporter_id:
-            continue
-        if await session.get(ReportFollow, (original.id, user_id)) is None:
-            session.add(
-                ReportFollow(report_id=original.id, user_id=user_id, created_at=clock.now())
-            )
+    if category is not None and access.followable(original, category):
+        carried = or_(
+            User.id == duplicate.reporter_id,
+            User.id.in_(select(Report.reporter_id).where(Report.duplicate_of_id == duplicate.id)),
+            User.id.in_(select(ReportFollow.user_id).where(ReportFollow.report_id == duplicate.id)),
+        )
+        residents = select(
+            literal(original.id, type_=BigInteger),
+            User.id,
+            literal(clock.now(), type_=ReportFollow.__table__.c.created_at.type),
+        ).where(
+            carried,
+            User.kind == "resident",
+            User.deleted_at.is_(None),
+            User.id != original.reporter_id,
+        )
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        await session.execute(
+            insert(ReportFollow)
+            .from_select(["report_id", "user_id", "created_at"], residents)
+            .on_conflict_do_nothing()
+        )
+        # They follow the original now; the merged case is finished.
+        await session.execute(delete(ReportFollow).where(ReportFollow.report_id == duplicate.id))
+    await session.execute(
+        update(Report)
+        .where(Report.duplicate_of_id == duplicate.id)
+        .values(duplicate_of_id=original.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _check_original(original: Report) -> None:

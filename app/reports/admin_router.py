@@ -63,6 +63,9 @@ async def admin_reports(
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> Page[ReportListItem]:
+    """管辖范围内的诉求，从新到旧。列表中描述里的手机号、身份证号一律脱敏（详情中经办人看到完整内容）。
+    `q` 按编号、描述或地址查找；工作人员可以用居民报出的手机号查到其诉求（“3号楼”、号码都可查），
+    API Key 查找时描述中含数字的内容与待审核的文字不参与匹配。"""
     lo, hi = parse_window(start, end)
     stmt = select(Report).where(user.region_clause(Report.region_path, roles=ADMIN_ROLES))
     if status:
@@ -117,7 +120,8 @@ async def reject_report(
 ) -> ReportRead:
     """须写明原因。标为重复（`duplicate_of`）时原诉求须仍有效：原诉求已驳回或已撤销时 422
     `report.duplicate_of_invalid`（原诉求本身是重复件时，`details.original_id` 给出应指向的诉求）。
-    标为重复后，提交人自动关注原诉求（原诉求属可关注的公开类别时），在“我的关注”里看其进展。
+    标为重复后，提交人、此诉求的关注者和此前标为其重复的诉求的提交人都改为关注原诉求（原诉求为
+    未办结、可关注的公开问题时），在“我的关注”里看其进展；此前的重复件也改为指向原诉求。
     提交人收到驳回通知（订阅消息 `report_rejected`，含原因）。"""
     report = await admin_actions.reject(session, user, report_id, body)
     return await answer(request, session, user, report, "staff")

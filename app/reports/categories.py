@@ -118,14 +118,14 @@ async def create_category(
     "/admin/categories/{code}",
     summary="修改或停用诉求类别",
     response_model=CategoryRead,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 409, 422),
 )
 async def update_category(
     code: CodePath, body: CategoryUpdate, principal: ConfigAdmin, session: SessionDep
 ) -> CategoryRead:
     """仅限系统管理员与区级管理员（服务中只有一个区时；多个区共用本服务时仅限系统管理员）。只修改给出的字段；`active: false` 停用该类别
     （已有诉求不受影响，新诉求不能再选）。新的时限只用于此后计算的期限。
-    类别不存在返回 404 `category.not_found`。"""
+    类别不存在返回 404 `category.not_found`；已有诉求的类别不能改 `kind`（409 `category.kind_in_use`）。"""
     category = await category_service.update_category(session, principal, code=code, body=body)
     return category_service.category_read(category)
 

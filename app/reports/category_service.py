@@ -16,7 +16,7 @@ from app.auth.principal import Principal
 from app.core.errors import Conflict, Invalid, NotFound
 from app.org.department_service import department_in_scope
 from app.reports.category_schemas import CategoryCreate, CategoryRead, CategoryUpdate, ResolveSla
-from app.reports.models import Category
+from app.reports.models import Category, Report
 from app.reports.sla import DEFAULT_RESOLVE_DAYS
 
 
@@ -134,6 +134,19 @@ async def create_category(
     return category
 
 
+async def _check_unused(session: AsyncSession, category: Category) -> None:
+    """A category's kind is what its cases are (an errand, an issue …): it is
+    changed only while it has none, or its cases would be of one kind under a
+    category of another (an errand under an issue would show on the map)."""
+    used = await session.scalar(select(Report.id).where(Report.category_id == category.id).limit(1))
+    if used is not None:
+        raise Conflict(
+            "category.kind_in_use",
+            "该类别已有诉求，不能修改诉求类型；请新建类别并停用此类别",
+            details={"code": category.code, "kind": category.kind},
+        )
+
+
 async def update_category(
     session: AsyncSession, principal: Principal, *, code: str, body: CategoryUpdate
 ) -> Category:
@@ -149,6 +162,8 @@ async def update_category(
     department_id = changes.get("department_id", category.department_id)
     if "routing" in changes or "department_id" in changes:
         await _check_routing(session, principal, routing=routing, department_id=department_id)
+    if changes.get("kind", category.kind) != category.kind:
+        await _check_unused(session, category)
     for field, value in changes.items():
         setattr(category, field, value)
     await session.flush()

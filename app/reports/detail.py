@@ -301,7 +301,7 @@ def compose(
         pending_extension={
             "id": pending.id,
             "hours": pending.hours,
-            "reason": pending.reason,
+            "reason": free_text(pending.reason, view),
             "requested_by": pending.requested_by,
             "at": pending.created_at,
         }

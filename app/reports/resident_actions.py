@@ -20,7 +20,7 @@ from app.reports.actions import keep_verdict, locked, move
 from app.reports.models import Category, Report, ReportEvent, ReportFollow
 from app.reports.schemas import RatingBody, ReasonBody
 from app.reports.service import start_resolution_clock
-from app.reports.state import check, is_open
+from app.reports.state import check
 
 REOPEN_WINDOW = timedelta(days=7)
 
@@ -200,7 +200,7 @@ async def follow(session: AsyncSession, principal: Principal, report_id: int, on
             await session.flush()
         return report
     category = await session.get(Category, report.category_id)
-    if category is None or not category.followable or not is_open(report.status):
+    if category is None or not access.followable(report, category):
         raise NotFound(*access.NOT_FOUND)
     if on:
         if report.reporter_id == principal.id:

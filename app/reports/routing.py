@@ -45,6 +45,8 @@ async def answer(
         try:
             report, view = await access.get_visible(session, principal, report.id)
         except NotFound:
+            if not principal.is_staff or principal.api_client is not None:
+                raise
             view = "staff"  # they just handed it on (returned, escalated, transferred)
     elif view == "staff" and access.handles(principal, report):
         view = "handler"

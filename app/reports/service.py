@@ -372,6 +372,7 @@ async def nearby(
         select(Report)
         .where(
             Report.category_id == category.id,
+            Report.kind == "issue",  # ``access.followable``: whatever the category became
             Report.status.in_(OPEN),
             Report.lat.between(lat - dlat, lat + dlat),
             Report.lng.between(lng - dlng, lng + dlng),

@@ -7,12 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
 from app.reports.models import Category, ReportFollow
+from app.users.models import Membership
 from tests.factories import auth, make_user
+from tests.integrations.helpers import make_api_client
 from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
 
 
@@ -180,3 +182,115 @@ async def test_a_consultation_or_an_errand_is_never_shown_to_other_residents(
     await session.flush()
     assert (await client.get(f"/api/v1/reports/{rid}", headers=other)).status_code == 404
     assert (await _following(client, other))["items"] == []
+
+
+async def test_an_errand_under_a_category_made_an_issue_stays_private(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    """The case's own kind counts, not only its category's: a category whose
+    kind an admin changed (before that was refused) does not open the errands
+    filed under it, and a refused follow never answers with the staff view."""
+    here = wgs(IN_GRID)
+    r = await submit(
+        client,
+        world.h(world.resident),
+        kind="errand",
+        category="errand",
+        description="请帮忙代缴水电费，住3号楼501",
+        location=here,
+    )
+    rid = r.json()["id"]
+    await session.execute(update(Category).where(Category.code == "errand").values(kind="issue"))
+    await session.flush()
+    other = world.h(world.other_resident)
+    r = await client.post(f"/api/v1/reports/{rid}/follow", headers=other)
+    assert r.status_code == 404, r.text
+    assert "address" not in r.text
+    r = await client.get(
+        "/api/v1/reports/nearby",
+        headers=other,
+        params={"lat": here["lat"], "lng": here["lng"], "coord": "wgs84", "category": "errand"},
+    )
+    assert r.json()["items"] == []
+
+
+async def test_a_category_with_cases_keeps_its_kind(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, settings: Settings
+) -> None:
+    root = await make_user(session, kind="staff", name="系统管理员")
+    session.add(Membership(user_id=root.id, role="superadmin", region_id=None))
+    await session.flush()
+    r = await client.patch(
+        "/api/v1/admin/categories/errand", json={"kind": "issue"}, headers=auth(settings, root)
+    )
+    assert r.status_code == 200, r.text  # no case yet
+    r = await client.patch(
+        "/api/v1/admin/categories/errand", json={"kind": "errand"}, headers=auth(settings, root)
+    )
+    assert r.status_code == 200, r.text
+    r = await submit(client, world.h(world.resident), kind="errand", category="errand")
+    assert r.status_code == 201, r.text
+    r = await client.patch(
+        "/api/v1/admin/categories/errand", json={"kind": "issue"}, headers=auth(settings, root)
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "category.kind_in_use"
+    r = await client.patch(
+        "/api/v1/admin/categories/errand", json={"name": "代办服务"}, headers=auth(settings, root)
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_who_a_merged_case_brings_along_follows_only_as_they_could(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, settings: Settings
+) -> None:
+    """Residents only (not an integrator's account, not a deleted one), and
+    only to a case they could follow: an open one."""
+    deleted = await make_user(session, name="已注销")
+    _, key = await make_api_client(session, world.tree.community)
+    original = (await submit(client, world.h(world.resident), location=wgs(IN_GRID))).json()
+    merged = (await submit(client, world.h(world.other_resident), location=wgs(IN_GRID))).json()
+    r = await client.post(f"/api/v1/reports/{merged['id']}/follow", headers=auth(settings, deleted))
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/api/v1/reports",
+        headers={"X-API-Key": key},
+        json={
+            "kind": "issue",
+            "category": "environment",
+            "description": "热线转来：小区门口垃圾堆积",
+            "location": wgs(IN_GRID),
+        },
+    )
+    assert r.status_code == 201, r.text
+    from_key = r.json()["id"]
+    assert (await client.delete("/api/v1/me", headers=auth(settings, deleted))).status_code == 204
+    await _reject_as_duplicate(client, world, from_key, merged["id"])
+    await _reject_as_duplicate(client, world, merged["id"], original["id"])
+    follows = set(
+        await session.scalars(
+            select(ReportFollow.user_id).where(ReportFollow.report_id == original["id"])
+        )
+    )
+    assert follows == {world.other_resident.id}
+    # The merged case is finished: nobody follows it any more.
+    assert not list(
+        await session.scalars(
+            select(ReportFollow.user_id).where(ReportFollow.report_id == merged["id"])
+        )
+    )
+
+    # A duplicate of a case already resolved: its reporter is not made to follow it.
+    worker = world.h(world.worker)
+    assert (await act(client, worker, original["id"], "accept")).status_code == 200
+    assert (
+        await act(client, worker, original["id"], "resolve", {"note": "已清运"})
+    ).status_code == 200
+    third = await make_user(session)
+    late = (await submit(client, auth(settings, third), location=wgs(IN_GRID))).json()
+    await _reject_as_duplicate(client, world, late["id"], original["id"])
+    assert third.id not in set(
+        await session.scalars(
+            select(ReportFollow.user_id).where(ReportFollow.report_id == original["id"])
+        )
+    )

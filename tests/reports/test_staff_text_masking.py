@@ -121,3 +121,56 @@ async def test_the_admins_of_the_queue_a_case_waits_in_read_the_numbers(
         f"/api/v1/reports/{rid}/reporter-contact", headers=world.h(world.street_admin)
     )
     assert r.status_code == 403, r.text
+
+
+async def test_staff_find_a_case_by_the_number_a_resident_quotes(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A decision: the console finds a case by the phone number the resident
+    gives on the phone (and by "3号楼"), although the list shows it masked;
+    staff in scope are accountable for their searches, a key is not (it never
+    matches digits in a description)."""
+    rid = await _case(client, world)
+    r = await client.get(
+        "/api/v1/admin/reports", params={"q": PHONE}, headers=world.h(world.street_admin)
+    )
+    assert r.status_code == 200, r.text
+    [item] = [i for i in r.json()["items"] if i["id"] == rid]
+    assert PHONE not in item["description"] and MASKED in item["description"]
+
+
+async def test_a_pending_extension_s_reason_is_masked_like_its_note(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    rid = await _case(client, world)
+    body = {"hours": 24, "reason": f"等业主{PHONE}回来开门"}
+    r = await act(client, world.h(world.worker), rid, "extension", body)
+    assert r.status_code == 200, r.text
+    assert PHONE in r.json()["pending_extension"]["reason"]  # the worker's own request
+    r = await client.get(f"/api/v1/reports/{rid}", headers=world.h(world.street_admin))
+    reason = r.json()["pending_extension"]["reason"]
+    assert PHONE not in reason and MASKED in reason
+
+
+async def test_admins_below_the_queue_or_of_a_finished_case_do_not_handle_it(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Escalated to the street, a case waits in the street's queue: the
+    community admin supervises it, no longer handles it. A cancelled case is
+    nobody's to handle."""
+    rid = await _case(client, world)
+    body = {"reason": "需街道协调", "to": "street"}
+    r = await act(client, world.h(world.worker), rid, "escalate", body)
+    assert r.status_code == 200, r.text
+    for admin, full in ((world.street_admin, True), (world.community_admin, False)):
+        r = await client.get(f"/api/v1/reports/{rid}", headers=world.h(admin))
+        assert (PHONE in r.json()["description"]) is full, admin.name
+        r = await client.get(f"/api/v1/reports/{rid}/reporter-contact", headers=world.h(admin))
+        assert r.status_code == (200 if full else 403), admin.name
+
+    text = f"路灯不亮，电话{PHONE}"
+    r = await submit(client, world.h(world.resident), description=text, location=wgs(NOWHERE))
+    queued = r.json()["id"]
+    assert (await act(client, world.h(world.resident), queued, "cancel")).status_code == 200
+    r = await client.get(f"/api/v1/reports/{queued}", headers=world.h(world.street_admin))
+    assert PHONE not in r.json()["description"]
