@@ -352,10 +352,12 @@ async def update_staff(
     else:
         for h in held:
             if not outranks(principal, h.membership.role, h.region.path if h.region else None):
+                # The role is named only where the caller may read it (``_shown``).
+                seen = h in _shown(principal, user, held)
                 raise Forbidden(
                     "staff.role_too_high",
                     "该工作人员持有与您同级或更高的角色，不能修改其账号",
-                    details={"role": h.membership.role},
+                    details={"role": h.membership.role} if seen else {},
                 )
     revoke_tokens = False
     if "name" in changes:

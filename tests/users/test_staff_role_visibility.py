@@ -87,3 +87,16 @@ async def test_own_record_shows_every_own_role(
         ("community_admin", w.tree.community.id),
         ("grid_worker", w.tree.far_grid.id),
     ]
+
+
+async def test_a_refused_edit_names_no_role_outside_the_callers_scope(
+    client: httpx.AsyncClient, w: World, two_hats: User
+) -> None:
+    """Community A's admin may not edit a member who is an admin in community B
+    (a peer): refused, without telling which role B gave them."""
+    r = await client.patch(
+        f"{STAFF}/{two_hats.id}", json={"on_duty": False}, headers=w.as_(w.community_admin)
+    )
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "staff.role_too_high"
+    assert r.json()["error"]["details"] == {}
