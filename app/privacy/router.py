@@ -43,7 +43,7 @@ async def export_me(user: CurrentUser, session: SessionDep, settings: SettingsDe
 )
 async def delete_me(user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
     """清除姓名、手机号、微信身份、住址和所属网格，吊销全部令牌，取消未开始的预约，
-    删除关注、订阅授权和未用于诉求的图片；已提交的诉求保留（提交人显示为“已注销用户”），
+    删除关注、订阅授权、未用于诉求的图片、为重试保存的应答和发给本人的订阅消息；已提交的诉求保留（提交人显示为“已注销用户”），
     统计数字不变。之后用同一微信登录将得到一个新账号。工作人员账号由管理员停用（409）。"""
     await service.erase(session, principal=user, settings=settings)
     return Response(status_code=204)

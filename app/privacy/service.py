@@ -6,6 +6,8 @@ and the audit log of staff reading a resident's personal data.
 - Deleting a resident anonymises the account and keeps their cases, so the
   published figures do not change: the name, phone, WeChat identity, address and
   home grid are cleared, all tokens are revoked, follows and consents go,
+  the answers kept for their retried requests and the messages queued or
+  sent to their WeChat account go,
   bookings not yet started are cancelled (the seats are freed) and photos never
   attached to a case are removed. The text of their cases stays: it is the
   record of what the government was asked to do; but phone and identity card
@@ -34,6 +36,7 @@ from app.convenience.models import Booking, ServiceSlot
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.masking import mask_numbers_in_text
+from app.core.models import IdempotencyRecord
 from app.core.net import client_ip
 from app.core.orm import Base
 from app.core.request_context import request_id_var
@@ -41,6 +44,7 @@ from app.core.settings import Settings
 from app.media.models import Media
 from app.media.service import media_read
 from app.notify.models import SubscribeConsent
+from app.outbox.models import OutboxMessage
 from app.privacy.models import AuditEntry
 from app.reports.models import ExtensionRequest, Report, ReportEvent, ReportFollow, ReportMedia
 from app.users.models import Membership, User
@@ -152,6 +156,12 @@ async def erase(session: AsyncSession, *, principal: Principal, settings: Settin
     await session.execute(delete(ReportFollow).where(ReportFollow.user_id == user.id))
     await _delete_unattached_media(session, user.id)
     await session.execute(delete(SubscribeConsent).where(SubscribeConsent.user_id == user.id))
+    # Copies of what they sent and were sent: the answers kept for their retried
+    # requests (their cases, in full), and the messages to their WeChat account.
+    await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.owner == f"user:{user.id}")
+    )
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.target == f"user:{user.id}"))
     await _mask_written_numbers(session, user.id)
     user.name = None
     user.nickname = DELETED_NICKNAME

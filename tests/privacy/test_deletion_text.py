@@ -9,9 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.models import IdempotencyRecord
 from app.core.settings import Settings
+from app.notify.service import KIND
+from app.outbox.models import OutboxMessage
+from app.outbox.service import enqueue
 from app.reports.models import Report
 from tests.reports.helpers import IN_GRID, World, act, make_world, submit, wgs
 
@@ -100,3 +105,24 @@ async def test_a_deleted_reporter_shows_as_the_placeholder(
     assert {
         e["actor"]["name"] for e in seen["timeline"] if e["type"] in ("created", "reopened")
     } == {"已注销用户"}
+
+
+async def test_deletion_drops_the_copies_kept_for_retries_and_messages(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    """The answer kept for a retried submission is the case in full, phone
+    included; a queued or sent message holds their WeChat openid."""
+    w = world
+    headers = {**w.h(w.resident), "Idempotency-Key": "retry-1"}
+    r = await submit(client, headers, location=wgs(IN_GRID), description=f"请打 {PHONE}")
+    assert r.status_code == 201, r.text
+    owner = f"user:{w.resident.id}"
+    await enqueue(session, kind=KIND, target=owner, payload={"message": {"touser": "wx-openid"}})
+    await session.flush()
+    kept = (
+        select(func.count()).select_from(IdempotencyRecord).where(IdempotencyRecord.owner == owner)
+    )
+    queued = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.target == owner)
+    assert await session.scalar(kept) == 1 and await session.scalar(queued) == 1
+    assert (await client.delete("/api/v1/me", headers=w.h(w.resident))).status_code == 204
+    assert await session.scalar(kept) == 0 and await session.scalar(queued) == 0
