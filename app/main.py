@@ -17,7 +17,7 @@ from sqlalchemy import text
 from app.auth.router import router as auth_router
 from app.convenience.router import router as convenience_router
 from app.core.db import Database
-from app.core.errors import errors, install_error_handlers
+from app.core.errors import errors, install_error_handlers, own_error_format
 from app.core.limits import BodyLimitMiddleware
 from app.core.logging import RequestIdMiddleware, configure_logging
 from app.core.migrations import current_revisions, head_revisions
@@ -28,6 +28,7 @@ from app.integrations.router import router as integrations_router
 from app.media.router import router as media_router
 from app.notify import service as notify_service
 from app.notify.router import router as notify_router
+from app.open311 import render as open311_render
 from app.open311.router import router as open311_router
 from app.ops import metrics
 from app.ops.router import router as ops_router
@@ -160,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     init_state(app, settings)
 
     install_error_handlers(app)
+    # Open311 answers even the errors met before its routes run in its spec's format.
+    own_error_format("/open311/", open311_render.spec_error)
     outbox_listeners.listen(metrics.on_report_event)
     # Innermost first: the limit and the metrics sit inside the request id.
     # Open311 answers a NUL in its path or query in the spec's error format.

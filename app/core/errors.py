@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -291,6 +291,22 @@ def _too_large_fields(request: Request) -> list[dict[str, Any]]:
     ]
 
 
+# Paths that answer errors in a format of their own (Open311's spec): the path
+# prefix, and what renders (path, status, message) as that format.
+OwnFormat = Callable[[str, int, str], Response]
+_OWN_FORMATS: dict[str, OwnFormat] = {}
+
+
+def own_error_format(prefix: str, render: OwnFormat) -> None:
+    """Errors raised before a route runs (no such method, a body too large) on
+    paths under ``prefix`` are answered by ``render`` instead of the envelope."""
+    _OWN_FORMATS[prefix] = render
+
+
+def own_format_for(path: str) -> OwnFormat | None:
+    return next((r for prefix, r in _OWN_FORMATS.items() if path.startswith(prefix)), None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -312,7 +328,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return envelope(422, "validation_error", NUL_MESSAGE, nul_details(exc.where, exc.name))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
             # FastAPI's "error parsing the body": not UTF-8, or nested too deep.
             return _not_json(exc.__cause__)
@@ -324,7 +340,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = {404: "接口不存在", 405: "不支持的请求方法", 413: "请求体太大"}.get(
             exc.status_code, _STATUS_TEXT.get(exc.status_code, "请求有误")
         )
-        return envelope(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        own = own_format_for(request.url.path)
+        if own is not None:
+            answer = own(request.url.path, exc.status_code, message)
+            answer.headers.update(headers or {})
+            return answer
+        return envelope(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -16,6 +16,8 @@ import json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import own_format_for
+
 CODE = "http.payload_too_large"
 
 
@@ -40,7 +42,7 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         seen = 0
         exceeded = False
@@ -70,10 +72,16 @@ class BodyLimitMiddleware:
             if started:
                 raise
         if exceeded and not started:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit_kb = self.max_bytes // 1024
+        own = own_format_for(scope["path"])
+        if own is not None:
+            answer = own(scope["path"], 413, f"请求体太大（上限 {limit_kb} KB）")
+            answer.headers["connection"] = "close"
+            await answer(scope, receive, send)
+            return
         body = json.dumps(
             {
                 "error": {

@@ -95,6 +95,11 @@ def respond(
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
+def spec_error(path: str, status: int, description: str) -> Response:
+    """An error met before an Open311 route runs, in the spec's format."""
+    return error_response(format_of(path), Open311Error(status, description))
+
+
 def error_response(fmt: Format, error: Open311Error) -> Response:
     return respond(
         fmt,

@@ -186,3 +186,31 @@ async def test_a_key_reads_phone_numbers_in_the_text_masked(
     _, key = await make_api_client(session, world.tree.community, ["reports:read"])
     r = await client.get(f"{BASE}/requests/{r.json()['id']}.json", params={"api_key": key})
     assert r.json()[0]["description"] == "楼道灯坏了，联系电话 139****4321"
+
+
+async def test_errors_before_a_route_runs_are_in_the_spec_format(
+    client: httpx.AsyncClient,
+) -> None:
+    """A method the path does not take, or a body over the limit: refused before
+    any Open311 route runs, still in the spec's format (JSON list or XML)."""
+    r = await client.delete("/open311/v2/requests.json")
+    assert r.status_code == 405, r.text
+    [error] = r.json()
+    assert error["code"] == 405 and error["description"]
+    assert "allow" in r.headers
+    r = await client.delete("/open311/v2/requests.xml")
+    assert r.status_code == 405
+    root = ET.fromstring(r.content)
+    assert root.tag == "errors" and root[0].findtext("code") == "405"
+    r = await client.post(
+        "/open311/v2/requests.json",
+        content=b"description=" + b"x" * (2 * 1024 * 1024),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 413, r.text
+    [error] = r.json()
+    assert error["code"] == 413
+    # The rest of the API keeps its envelope.
+    r = await client.delete("/api/v1/categories")
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "http.method_not_allowed"
