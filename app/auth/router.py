@@ -208,13 +208,15 @@ async def get_me(principal: CurrentUser) -> UserRead:
 @router.patch(
     "/me",
     tags=["me"],
-    summary="修改昵称、所在网格、住址",
+    summary="修改昵称、所在网格、住址；工作人员设置在岗",
     response_model=UserRead,
-    responses=errors(401, 422),
+    responses=errors(401, 403, 422),
 )
 async def patch_me(body: MePatch, principal: CurrentUser, session: SessionDep) -> UserRead:
     """只修改提交了的字段。`home_grid_id` 必须是网格级区划，否则为
-    `me.invalid_home_grid`（422）；昵称去掉首尾空格后 1–32 个字符。"""
+    `me.invalid_home_grid`（422）；昵称去掉首尾空格后 1–32 个字符。`on_duty` 只有工作人员
+    可以设置（居民 403 `auth.staff_only`）：请假时设为 false，自动派单改派给网格长等
+    （DESIGN §5），已派给本人的诉求不变。"""
     await service.update_me(session, user=principal.user, changes=body)
     return service.user_read(principal)
 

@@ -91,6 +91,9 @@ class UserRead(BaseModel):
         description="脱敏后的手机号（未绑定为 null）", examples=["138****5678"]
     )
     has_wechat: bool = Field(description="是否已绑定微信（可用 wx.login 直接登录）")
+    on_duty: bool | None = Field(
+        None, description="工作人员是否在岗（自动派单只选在岗的人）；居民为 null"
+    )
 
 
 class TokenPair(BaseModel):
@@ -126,6 +129,17 @@ class MePatch(BaseModel):
         description=f"住址，最多 {ADDRESS_MAX} 个字符，null 或空串表示清除",
         examples=["玉溪苑小区 3 号楼 2 单元 501"],
     )
+    on_duty: bool | None = Field(
+        None,
+        description="在岗（仅工作人员）：false 时自动派单不再选本人（请假、出差），已有的诉求不变",
+    )
+
+    @field_validator("on_duty")
+    @classmethod
+    def _check_on_duty(cls, value: bool | None) -> bool:
+        if value is None:
+            raise ValueError("在岗状态只能是 true 或 false")
+        return value
 
     @field_validator("nickname")
     @classmethod

@@ -100,6 +100,7 @@ def user_read(principal: Principal) -> UserRead:
         address=user.address,
         phone_masked=mask_phone(user.phone),
         has_wechat=user.openid is not None,
+        on_duty=user.on_duty if user.kind == "staff" else None,
     )
 
 
@@ -251,6 +252,12 @@ async def update_me(session: AsyncSession, *, user: User, changes: MePatch) -> U
         user.home_grid_id = changes.home_grid_id
     if "address" in sent:
         user.address = changes.address
+    if "on_duty" in sent:
+        # A worker on leave takes themselves out of automatic dispatch (DESIGN §5:
+        # on-duty workers first); their open cases stay theirs.
+        if user.kind != "staff":
+            raise StaffOnly(message="仅工作人员可设置在岗状态")
+        user.on_duty = bool(changes.on_duty)
     await session.flush()
     return user
 
