@@ -202,9 +202,15 @@ async def _touch(request: Request, client_id: int, now: object) -> None:
 def check_case_region(principal: Principal, report: Report) -> None:
     """A key files cases only inside its region: one landing elsewhere (its point
     lies outside, or it has no point and waits in a queue above the region) is
-    refused, and the request's transaction rolls it back."""
+    refused, and the request's transaction rolls it back. A point in no grid
+    at all is outside too: only grids have boundaries, so nothing says such a
+    point is in the region (it would otherwise wait in the street's queue,
+    which lies inside any street- or district-level key's region)."""
     ref = principal.api_client
-    if ref is not None and not report.region_path.startswith(ref.region_path):
+    if ref is None:
+        return
+    unplaced = report.lat is not None and report.grid_id is None
+    if unplaced or not report.region_path.startswith(ref.region_path):
         raise Invalid(
             "api_key.outside_region",
             "诉求位置不在该 API Key 的区域内，请提供区域内的位置",

@@ -6,18 +6,19 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import clock
 from app.core.settings import Settings
 from app.integrations.models import ApiClient
 from app.integrations.service import hash_key
+from app.reports.models import Report
 from app.users.models import User
 from tests.auth.helpers import app_with, error_code
 from tests.factories import make_staff, make_tree
 from tests.integrations.helpers import key_header, make_api_client
-from tests.reports.helpers import IN_GRID, World, make_world, submit, wgs
+from tests.reports.helpers import IN_GRID, NOWHERE, World, make_world, submit, wgs
 
 API = "/api/v1"
 IN_FAR_GRID = (112.925, 35.005)  # inside tree.far_grid, in the other community
@@ -280,6 +281,23 @@ async def test_key_files_a_case_dispatched_like_any_other_inside_its_region(
     r = await submit(client, h, location=wgs(IN_FAR_GRID))
     assert r.status_code == 422
     assert error_code(r) == "api_key.outside_region"
+
+
+async def test_a_street_key_files_no_case_at_a_point_outside_every_grid(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """A point in no grid waits in the street's queue, which lies inside a
+    street-level key's region: it is still not a place in the region (only
+    grids have boundaries), and the case is refused, not queued."""
+    _, key = await make_api_client(session, world.tree.street)
+    h = key_header(key)
+    before = await session.scalar(select(func.count()).select_from(Report))
+    r = await submit(client, h, location=wgs(NOWHERE))
+    assert r.status_code == 422, r.text
+    assert error_code(r) == "api_key.outside_region"
+    assert await session.scalar(select(func.count()).select_from(Report)) == before
+    r = await submit(client, h, location=wgs(IN_FAR_GRID))  # a grid of the street
+    assert r.status_code == 201, r.text
 
 
 async def test_key_reads_stats_of_its_region(
