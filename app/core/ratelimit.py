@@ -5,8 +5,6 @@ transaction so a refused request still counts)."""
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -15,26 +13,10 @@ from app.core import clock
 from app.core.db import Database
 from app.core.errors import RateLimited
 from app.core.models import RateLimitBucket
+from app.core.rate import Rate
 from app.core.rawsql import standalone
 
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
-
-
-@dataclass(frozen=True)
-class Rate:
-    limit: int
-    window_seconds: int
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """``"20/minute"``, ``"5/10 seconds"``, ``"1000/day"``."""
-        m = _RATE.match(text)
-        if not m:
-            raise ValueError(f"无效的限流设置：{text!r}（应如 20/minute）")
-        count = int(m.group(2) or 1)
-        return cls(limit=int(m.group(1)), window_seconds=count * _UNITS[m.group(3)])
-
+__all__ = ["Rate", "RateLimiter"]
 
 _HIT = (
     "INSERT INTO rate_limit_bucket (key, count, expires_at) VALUES ($1, 1, $2)"

@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.rate import Rate
+
 DEFAULT_JWT_SECRET = "dev-only-jwt-secret-change-me-before-production"
 DEFAULT_MEDIA_SECRET = "dev-only-media-url-secret-change-me"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -223,6 +225,16 @@ class Settings(BaseSettings):
         # client sends: it would never match.
         if isinstance(value, str):
             return value.strip() or None
+        return value
+
+    @field_validator(
+        "rate_limit_login", "rate_limit_reports", "rate_limit_uploads", "rate_limit_api_key"
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        # Parsed where it is applied; checked here so a malformed limit stops
+        # the service at start instead of failing every login with a 500.
+        Rate.parse(value)
         return value
 
     @model_validator(mode="after")

@@ -153,3 +153,14 @@ def test_the_readme_documents_every_setting() -> None:
     assert not documented - fields, (
         f"README.md lists unknown settings: {sorted(documented - fields)}"
     )
+
+
+@pytest.mark.parametrize(
+    "field", ["rate_limit_login", "rate_limit_reports", "rate_limit_uploads", "rate_limit_api_key"]
+)
+def test_a_malformed_rate_limit_stops_the_service_at_start(field: str) -> None:
+    """Parsed only where applied, it made every login (or upload …) a 500 on a
+    service that had started and answered /readyz."""
+    with pytest.raises(ValidationError, match="无效的限流设置"):
+        Settings(**{field: "bogusVALUE"})  # type: ignore[arg-type]
+    assert getattr(Settings(**{field: "5/10 seconds"}), field) == "5/10 seconds"  # type: ignore[arg-type]
