@@ -73,6 +73,8 @@ def serve(
     import uvicorn
 
     get_settings()  # refuse bad settings here, before uvicorn starts
+    if demo:
+        _refuse_demo_in_prod()  # before migrating: a refused --demo changes nothing
     if demo or migrate:
         db_upgrade("heads")
     if demo:
@@ -191,8 +193,15 @@ def import_grids_cmd(
 def demo_default(ctx: typer.Context) -> None:
     """写入演示数据（可重复运行）。"""
     if ctx.invoked_subcommand is None:
+        _refuse_demo_in_prod()
         db_upgrade("heads")
         demo_seed()
+
+
+def _refuse_demo_in_prod() -> None:
+    if get_settings().env == "prod":
+        console.print("[red]生产环境不能写入演示数据[/red]")
+        raise typer.Exit(2)
 
 
 @demo_cli.command("seed")
@@ -200,10 +209,7 @@ def demo_seed() -> None:
     """写入演示街道、社区、网格、工作人员、居民、政策与便民服务（可重复运行）。"""
     from app.demo import seed
 
-    settings = get_settings()
-    if settings.env == "prod":
-        console.print("[red]生产环境不能写入演示数据[/red]")
-        raise typer.Exit(2)
+    _refuse_demo_in_prod()
     summary = asyncio.run(_in_transaction(seed))
     table = Table("演示账号", "角色", "登录方式")
     for row in summary:
@@ -226,10 +232,8 @@ def demo_generate(
     from app.demo import DEMO_PASSWORD
     from app.demo_generate import generate
 
+    _refuse_demo_in_prod()
     settings = get_settings()
-    if settings.env == "prod":
-        console.print("[red]生产环境不能写入演示数据[/red]")
-        raise typer.Exit(2)
     db_upgrade("heads")
     grid_count = grids or max(1, round(reports / 500))
     labels = {

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -236,3 +237,29 @@ async def test_prod_refuses_to_start_with_default_secrets(
     assert "生产环境拒绝启动" in out and "EJIAREN_MEDIA_URL_SECRET" in out, out
     assert "refused-short-secret" not in out and "Traceback" not in out, out
     assert "Uvicorn running" not in out, out
+
+
+PROD = {
+    "EJIAREN_ENV": "prod",
+    "EJIAREN_JWT_SECRET": "j" * 48,
+    "EJIAREN_MEDIA_URL_SECRET": "m" * 40,
+    "EJIAREN_WECHAT_APPID": "wx123",
+    "EJIAREN_WECHAT_SECRET": "s" * 32,
+    "EJIAREN_METRICS_TOKEN": "t" * 32,
+}
+
+
+@pytest.mark.parametrize("command", [("demo",), ("serve", "--demo")])
+async def test_demo_data_is_refused_in_prod_before_the_database_is_touched(
+    settings: Settings, scratch_database_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    url = scratch_database_url
+    code, out = await ejiaren(url, tmp_path, *command, **PROD)
+    assert code == 2, out
+    assert "生产环境不能写入演示数据" in out, out
+    assert "迁移" not in out and "Uvicorn running" not in out, out
+    engine = make_engine(settings.model_copy(update={"database_url": url}))
+    try:
+        assert await current_revisions(engine) == set()  # not migrated
+    finally:
+        await engine.dispose()
