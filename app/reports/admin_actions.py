@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Conflict, Invalid
-from app.reports import access
-from app.reports.actions import locked, move
+from app.reports import access, extensions
+from app.reports.actions import locked, move, require_admin_over_owner
 from app.reports.models import Category, Report, ReportEvent, ReportFollow
 from app.reports.moderation import HELD
 from app.reports.schemas import RejectBody
@@ -42,7 +42,7 @@ async def reject(
         )
     report = await locked(session, principal, report_id)
     check("reject", report.status)
-    access.require_admin_over(principal, report)
+    await require_admin_over_owner(session, principal, report)
     if body.duplicate_of is not None:
         if body.duplicate_of == report.id:
             raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
@@ -51,6 +51,8 @@ async def reject(
         report.duplicate_of_id = original.id
         await _join_original(session, report, original)
     report.closed_at = clock.now()
+    # A pending extension lapses with the case, as on resolve.
+    lapsed = await extensions.lapse_pending(session, report, report.closed_at)
     await move(
         session,
         report,
@@ -58,7 +60,10 @@ async def reject(
         "rejected",
         principal,
         note=body.reason,
-        data={"duplicate_of": report.duplicate_of_id},
+        data={
+            "duplicate_of": report.duplicate_of_id,
+            **({"lapsed_extensions": lapsed} if lapsed else {}),
+        },
     )
     return report
 

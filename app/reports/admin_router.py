@@ -142,7 +142,7 @@ async def decide_extension(
     session: SessionDep,
 ) -> ReportRead:
     """网格员的申请由社区管理员审批，社区的由街道管理员审批；职能部门人员的申请由部门所在
-    区划的管理员审批。诉求办结或重办后，未审批的申请失效，再审批 409 `extension.lapsed`。"""
+    区划的管理员审批。诉求办结、驳回、重办，或转给他人、上报上级后，未审批的申请失效，再审批 409 `extension.lapsed`。"""
     report = await extensions.decide_extension(session, user, report_id, ext_id, body.approve)
     return await answer(request, session, user, report, "staff")
 

@@ -97,7 +97,10 @@ async def decide_extension(
     if ext is None or ext.report_id != report.id:
         raise NotFound("extension.not_found", "延期申请不存在")
     if ext.status == LAPSED:
-        raise Conflict("extension.lapsed", "诉求已办结，该延期申请已失效")
+        raise Conflict(
+            "extension.lapsed",
+            "该延期申请已失效：诉求已办结、驳回、重办，或已转给他人、上报上级",
+        )
     if ext.status != "pending":
         raise Conflict("extension.decided", "该延期申请已审批")
     check("decide_extension", report.status)

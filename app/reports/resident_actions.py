@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import clock
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.org.models import Region
 from app.reports import access, extensions, sla
 from app.reports import dispatch as auto_dispatch
@@ -189,7 +189,12 @@ async def follow(session: AsyncSession, principal: Principal, report_id: int, on
     Only an open case of a followable category (a public issue: never SOS, a
     consultation or an errand) can be newly followed; others are 404 to a
     non-follower. A follower keeps reading the case once it is finished, and
-    may stop following at any time."""
+    may stop following at any time. Residents only: staff read the cases of
+    their scope, and a follow would open any other case's public view to them
+    by its id (403 before the case is looked up, as for every route not for
+    the caller's role)."""
+    if on and principal.user.kind != "resident":
+        raise Forbidden("report.follow_residents_only", "只有居民可以关注诉求")
     report = await session.get(Report, report_id)
     if report is None:
         raise NotFound(*access.NOT_FOUND)

@@ -267,11 +267,13 @@ async def cancel_report(
     "/reports/{report_id}/follow",
     response_model=ReportRead,
     summary="关注诉求",
-    responses=errors(401, 404, 409),
+    responses=errors(401, 403, 404, 409),
 )
 async def follow_report(
     request: Request, report_id: ReportId, user: CurrentUser, session: SessionDep
 ) -> ReportRead:
+    """居民关注他人提交的、未办结的公开问题（地图上附近的诉求），之后在“我关注的诉求”里看进展。
+    只有居民可以关注（工作人员、API Key 403 `report.follow_residents_only`）；不能关注的诉求 404。"""
     report = await resident_actions.follow(session, user, report_id, True)
     return await answer(request, session, user, report)
 

@@ -576,3 +576,94 @@ async def test_a_resident_on_a_staff_action_is_403_whatever_the_state(
         assert r.json()["error"]["code"] == "auth.staff_only"
     r = await client.get(f"/api/v1/reports/{rid}", headers=world.h(world.resident))
     assert r.json()["status"] == state
+
+
+async def test_rejecting_lapses_a_pending_extension(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    rid = await _accepted(client, world)
+    ext_id = await _ask(client, world, rid)
+    community = world.h(world.community_admin)
+    r = await act(client, community, rid, "reject", {"reason": "不属于本辖区职责"})
+    assert r.status_code == 200, r.text
+    status = select(ExtensionRequest.status).where(ExtensionRequest.id == ext_id)
+    assert await session.scalar(status) == "lapsed"
+    r = await act(client, community, rid, f"extension/{ext_id}/decision", {"approve": True})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "extension.lapsed"
+    assert "已办结" not in r.json()["error"]["message"] or "驳回" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("action", ["dispatch", "transfer", "reject"])
+async def test_an_admin_below_the_level_holding_a_case_does_not_move_it(
+    client: httpx.AsyncClient, world: World, action: str
+) -> None:
+    """Escalated to the street, the case is the street's: the community admin
+    (who may still supervise it) cannot hand it back to a grid worker, move it
+    or reject it, which would undo the escalation; the street admin can."""
+    rid = await _accepted(client, world)
+    body = {"reason": "需街道协调", "to": "street"}
+    assert (await act(client, world.h(world.worker), rid, "escalate", body)).status_code == 200
+    bodies = {
+        "dispatch": {"assignee_id": world.worker.id},
+        "transfer": {"assignee_id": world.worker.id, "reason": "改派"},
+        "reject": {"reason": "无效"},
+    }
+    r = await act(client, world.h(world.community_admin), rid, action, bodies[action])
+    assert r.status_code == 403, r.text
+    r = await act(client, world.h(world.community_admin), rid, "supervise", {"note": "请尽快"})
+    assert r.status_code == 200, r.text
+    r = await act(client, world.h(world.street_admin), rid, action, bodies[action])
+    assert r.status_code == 200, r.text
+
+
+async def test_dispatching_an_escalated_case_sets_who_holds_it(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    """Given to a grid worker, the case is back at the grid (no department left
+    recorded as its owner); given to the admin of the level holding it, it stays
+    at that level, and can still be escalated only upward."""
+    department = Department(name="城管中队", region_id=world.tree.street.id, category_codes=[])
+    session.add(department)
+    await session.flush()
+    rid = await _accepted(client, world)
+    body = {"reason": "需职能部门", "to": "department", "department_id": department.id}
+    assert (await act(client, world.h(world.worker), rid, "escalate", body)).status_code == 200
+    street = world.h(world.street_admin)
+    r = await act(client, street, rid, "dispatch", {"assignee_id": world.worker.id})
+    assert r.status_code == 200, r.text
+    report = await session.get(Report, rid)
+    assert report is not None
+    await session.refresh(report)
+    assert (report.owner_level, report.owner_region_id, report.owner_department_id) == (
+        "grid",
+        world.tree.grid.id,
+        None,
+    )
+
+    other = await _accepted(client, world)
+    body = {"reason": "需街道协调", "to": "street"}
+    assert (await act(client, world.h(world.worker), other, "escalate", body)).status_code == 200
+    r = await act(client, street, other, "dispatch", {"assignee_id": world.street_admin.id})
+    assert r.status_code == 200, r.text
+    report = await session.get(Report, other)
+    assert report is not None
+    await session.refresh(report)
+    assert (report.owner_level, report.owner_region_id) == ("street", world.tree.street.id)
+    assert (await act(client, street, other, "accept")).status_code == 200
+    r = await act(client, street, other, "escalate", {"reason": "下放社区", "to": "community"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "report.escalate_not_upward"
+
+
+async def test_only_residents_follow_cases(client: httpx.AsyncClient, world: World) -> None:
+    """Staff read the cases of their scope; a follow would open any other case's
+    public view to them by its id."""
+    rid = await _case(client, world)
+    r = await client.post(f"/api/v1/reports/{rid}/follow", headers=world.h(world.far_worker))
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "report.follow_residents_only"
+    r = await client.get(f"/api/v1/reports/{rid}", headers=world.h(world.far_worker))
+    assert r.status_code == 404
+    r = await client.post(f"/api/v1/reports/{rid}/follow", headers=world.h(world.other_resident))
+    assert r.status_code == 200, r.text

@@ -558,7 +558,7 @@ ROWS: list[Row] = [
     row(f"POST {R}/rating",                                             "401  404  404  404  403  403  403",  on_report("resolved", {"score": "satisfied"}), owner="resident", fresh=True),
     row(f"POST {R}/reopen",                                             "401  404  404  404  403  403  403",  on_report("resolved", {"reason": "问题又出现了"}), owner="resident", fresh=True),
     row(f"POST {R}/cancel",                                             "401  404  404  404  403  403  403",  on_report("dispatched"), owner="resident", fresh=True),
-    row(f"POST {R}/follow",                                             "401  ok   ok   ok   ok   403  403",  on_report(default=True), owner="intruder"),
+    row(f"POST {R}/follow",                                             "401  ok   403  403  403  403  403",  on_report(default=True), owner="intruder"),
     row(f"DELETE {R}/follow",                                           "401  ok   ok   ok   ok   403  403",  on_report(default=True), owner="intruder"),
     row(f"POST {R}/helpful",                                            "401  404  404  404  403  403  403",  on_report("resolved", kind="consultation"), owner="resident", fresh=True),
     row(f"GET {R}/reporter-contact",                                    "401  404  404  404  403  403  403",  on_report(default=True), owner="worker"),
