@@ -191,13 +191,28 @@ def handles(principal: Principal, report: Report) -> bool:
         return False
     if report.owner_department_id is not None:
         return False  # a department's queue: its staff (``is_handler``)
-    path = _queue_path(report)
-    return path is not None and principal.covers(path, roles=ADMIN_ROLES)
+    return _owner_path(report) is not None and is_admin_over_owner(principal, report)
 
 
-def _queue_path(report: Report) -> str | None:
-    """The path of the region whose queue holds the case: its ancestry is the
-    start of the case's own path (a grid's, or the queue's for a case with none)."""
+def is_admin_over_owner(principal: Principal, report: Report) -> bool:
+    """An admin over where the case is now held: whose subtree holds the region
+    it belongs to at its level (its grid, the community or street it was
+    escalated to, a department's region). Admins below that (a community admin
+    of a case escalated to the street) may supervise it, not move it:
+    dispatching, transferring, rejecting or answering it would undo the
+    escalation."""
+    if principal.is_superadmin:
+        return True
+    path = _owner_path(report)
+    if path is None:  # no owner region recorded: the case's own region
+        return is_admin_over(principal, report)
+    return principal.covers(path, roles=ADMIN_ROLES)
+
+
+def _owner_path(report: Report) -> str | None:
+    """The path of the region that holds the case at its level: its ancestry is
+    the start of the case's own path (a grid's, or the queue's for a case with
+    none; a department serves a region that holds the case)."""
     if report.owner_region_id is None:
         return None
     ids = [part for part in (report.region_path or "").split("/") if part]

@@ -151,26 +151,8 @@ async def accept(session: AsyncSession, principal: Principal, report_id: int) ->
     return report
 
 
-async def admin_over_owner(session: AsyncSession, principal: Principal, report: Report) -> bool:
-    """An admin over where the case is now held: whose subtree holds the region
-    it belongs to at its level (its grid, or the community or street it was
-    escalated to; for a department's case, the department's region). Admins
-    below that (a community admin of a case escalated to the street) may
-    supervise it, not move it: dispatching, transferring, rejecting or
-    answering it would undo the escalation."""
-    if principal.is_superadmin:
-        return True
-    region_id = report.owner_region_id
-    if region_id is None:
-        return access.is_admin_over(principal, report)
-    region = await session.get(Region, region_id)
-    return region is not None and principal.covers(region.path, roles=ADMIN_ROLES)
-
-
-async def require_admin_over_owner(
-    session: AsyncSession, principal: Principal, report: Report
-) -> None:
-    if not await admin_over_owner(session, principal, report):
+def require_admin_over_owner(principal: Principal, report: Report) -> None:
+    if not access.is_admin_over_owner(principal, report):
         raise Forbidden("report.admin_only", "只有管辖该诉求当前所在层级的管理员可以执行此操作")
 
 
@@ -221,11 +203,11 @@ async def resolve(
         raise Conflict("report.not_consultation", "只有咨询类诉求可以答复")
     if answer and report.assignee_id is None:
         if not (
-            await admin_over_owner(session, principal, report)
+            access.is_admin_over_owner(principal, report)
             or await _owns_queue(session, principal, report)
         ):
             raise Forbidden("report.not_handler", "只有该诉求的经办人可以执行此操作")
-    elif not (answer and await admin_over_owner(session, principal, report)):
+    elif not (answer and access.is_admin_over_owner(principal, report)):
         access.require_handler(principal, report)
     media = await load_owned_media(session, owner_id=principal.id, media_ids=body.media_ids)
     now = clock.now()
@@ -372,9 +354,7 @@ async def transfer(
     access.require_staff(principal)
     report = await locked_as_seen(session, principal, report_id)
     check("transfer", report.status)
-    if not (
-        access.is_handler(principal, report) or await admin_over_owner(session, principal, report)
-    ):
+    if not (access.is_handler(principal, report) or access.is_admin_over_owner(principal, report)):
         raise Forbidden("report.not_handler", "只有经办人或管理员可以转派")
     if body.assignee_id == report.assignee_id:
         # It would change nothing, yet write a "transferred" event to the
@@ -453,7 +433,7 @@ async def dispatch(
     access.require_staff(principal)
     report = await locked_as_seen(session, principal, report_id)
     check("dispatch", report.status)
-    await require_admin_over_owner(session, principal, report)
+    require_admin_over_owner(principal, report)
     target = await _staff_in_scope(session, principal, assignee_id, report)
     if report.grid_id is None:
         # A case with no grid takes the grid of the person it is given to, if any.

@@ -42,7 +42,7 @@ async def reject(
         )
     report = await locked(session, principal, report_id)
     check("reject", report.status)
-    await require_admin_over_owner(session, principal, report)
+    require_admin_over_owner(principal, report)
     if body.duplicate_of is not None:
         if body.duplicate_of == report.id:
             raise Invalid("report.duplicate_of_self", "不能标记为与自身重复")
