@@ -128,7 +128,7 @@ async def accept(session: AsyncSession, principal: Principal, report_id: int) ->
     report = await locked(session, principal, report_id)
     check("accept", report.status)
     if report.status == "escalated" and report.assignee_id is None:
-        if not await _owns_queue(session, principal, report):
+        if not _owns_queue(principal, report):
             raise Forbidden("report.not_handler", "只有上报到的社区、街道或部门可以签收")
     else:
         access.require_handler(principal, report)
@@ -156,9 +156,10 @@ def require_admin_over_owner(principal: Principal, report: Report) -> None:
         raise Forbidden("report.admin_only", "只有管辖该诉求当前所在层级的管理员可以执行此操作")
 
 
-async def _owns_queue(session: AsyncSession, principal: Principal, report: Report) -> bool:
+def _owns_queue(principal: Principal, report: Report) -> bool:
     """An owner of the queue a case waits in: its department's staff, or an admin
-    whose subtree holds the community or street it was escalated to."""
+    whose subtree holds the community or street it was escalated to
+    (``access.is_admin_over_owner``)."""
     if principal.is_superadmin:
         return True
     if report.owner_level == "department":
@@ -166,10 +167,7 @@ async def _owns_queue(session: AsyncSession, principal: Principal, report: Repor
             report.owner_department_id is not None
             and report.owner_department_id in access.department_ids(principal)
         )
-    if report.owner_region_id is None:
-        return False
-    region = await session.get(Region, report.owner_region_id)
-    return region is not None and principal.covers(region.path, roles=ADMIN_ROLES)
+    return report.owner_region_id is not None and access.is_admin_over_owner(principal, report)
 
 
 async def progress(
@@ -202,10 +200,7 @@ async def resolve(
     if answer and report.kind != "consultation":
         raise Conflict("report.not_consultation", "只有咨询类诉求可以答复")
     if answer and report.assignee_id is None:
-        if not (
-            access.is_admin_over_owner(principal, report)
-            or await _owns_queue(session, principal, report)
-        ):
+        if not (access.is_admin_over_owner(principal, report) or _owns_queue(principal, report)):
             raise Forbidden("report.not_handler", "只有该诉求的经办人可以执行此操作")
     elif not (answer and access.is_admin_over_owner(principal, report)):
         access.require_handler(principal, report)
@@ -362,7 +357,7 @@ async def transfer(
         if body.assignee_id == principal.id:
             raise Conflict("report.transfer_to_self", "不能转派给自己，请选择其他工作人员")
         raise Conflict("report.transfer_to_assignee", "该诉求已由此人经办，请选择其他工作人员")
-    target = await _staff_in_scope(session, principal, body.assignee_id, report)
+    target, _ = await _staff_in_scope(session, principal, body.assignee_id, report)
     report.assignee_id = report.last_assignee_id = target.id
     now = clock.now()
     # The previous assignee's pending request lapses with the case leaving them.
@@ -384,12 +379,13 @@ async def transfer(
 
 async def _staff_in_scope(
     session: AsyncSession, principal: Principal, user_id: int, report: Report
-) -> User:
+) -> tuple[User, set[str]]:
     """A person who may take the case (DESIGN §4: "another person in the
     caller's scope"): active staff holding a worker or admin role inside the
     caller's scope, e.g. the worker of a neighbouring grid for a community
     admin; or a worker role over the case's region, e.g. the community's 网格长,
-    to whom automatic dispatch itself falls back. 404 otherwise."""
+    to whom automatic dispatch itself falls back. 404 otherwise. With the
+    roles the person holds."""
     user = await session.get(User, user_id)
     rows = (
         await session.execute(
@@ -410,18 +406,7 @@ async def _staff_in_scope(
     )
     if user is None or user.disabled or user.deleted_at is not None or not ok:
         raise NotFound("staff.not_found", "找不到可接手的工作人员")
-    return user
-
-
-async def _works_in_grids(session: AsyncSession, user_id: int) -> bool:
-    return (
-        await session.scalar(
-            select(Membership.id)
-            .where(Membership.user_id == user_id, Membership.role.in_(WORKER_ROLES))
-            .limit(1)
-        )
-        is not None
-    )
+    return user, {role for role, _ in rows}
 
 
 async def dispatch(
@@ -434,7 +419,7 @@ async def dispatch(
     report = await locked_as_seen(session, principal, report_id)
     check("dispatch", report.status)
     require_admin_over_owner(principal, report)
-    target = await _staff_in_scope(session, principal, assignee_id, report)
+    target, roles = await _staff_in_scope(session, principal, assignee_id, report)
     if report.grid_id is None:
         # A case with no grid takes the grid of the person it is given to, if any.
         grid_id = await session.scalar(
@@ -452,7 +437,7 @@ async def dispatch(
     assert category is not None
     now = clock.now()
     report.assignee_id = report.last_assignee_id = target.id
-    if report.grid_id and await _works_in_grids(session, target.id):
+    if report.grid_id and roles & WORKER_ROLES:
         # Given to a worker: back at the grid, out of any queue or department.
         report.owner_level, report.owner_region_id = "grid", report.grid_id
         report.owner_department_id = None
