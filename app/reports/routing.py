@@ -11,7 +11,7 @@ from sqlalchemy import BindParameter, Select, and_, bindparam, or_
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import SessionDep
-from app.core.errors import INT64_MAX, NotFound
+from app.core.errors import NotFound
 from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Page, cursor_id, encode_cursor, split_page
 from app.reports import access, detail, listing
@@ -23,8 +23,7 @@ from app.reports.schemas import (
 )
 from app.reports.state import OPEN
 
-# Ids are 64-bit in both databases: a larger one is a 422 here, not a driver error.
-MAX_ID = INT64_MAX
+# Ids are 64-bit in both databases: a larger one is a 422 here (``core.ids``).
 ReportId = Annotated[int, PLAIN_DIGITS, id_path("诉求 id")]
 ExtensionId = Annotated[int, PLAIN_DIGITS, id_path("延期申请 id")]
 
