@@ -294,3 +294,19 @@ async def test_who_a_merged_case_brings_along_follows_only_as_they_could(
             select(ReportFollow.user_id).where(ReportFollow.report_id == original["id"])
         )
     )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "lost"}, {"limit": "0"}, {"limit": "abc"}, {"cursor": "not-a-cursor"}],
+)
+async def test_bad_input_to_the_following_list_is_a_422(
+    client: httpx.AsyncClient, world: World, params: dict[str, str]
+) -> None:
+    r = await client.get(
+        "/api/v1/reports/following", headers=world.h(world.other_resident), params=params
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] and error["message"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"])  # a Chinese message
