@@ -343,7 +343,7 @@ async def _grid(f: _Facts) -> str | None:
 
 
 async def _due_at(f: _Facts) -> Any:
-    from app.reports.service import due_at
+    from app.reports.overdue import due_at
 
     return due_at(f.report)
 

@@ -28,6 +28,7 @@ from app.reports.models import (
     ReportMedia,
 )
 from app.reports.moderation import shown
+from app.reports.overdue import is_overdue
 from app.reports.schemas import (
     ActorRef,
     CategoryRef,
@@ -39,7 +40,7 @@ from app.reports.schemas import (
     ReportListItem,
     ReportRead,
 )
-from app.reports.service import HIDDEN_TEXT, Submitted, is_overdue, report_number
+from app.reports.service import HIDDEN_TEXT, Submitted, report_number
 from app.users.models import Membership, User
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from sqlalchemy import BindParameter, Select, and_, bindparam, or_
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam
 
 from app.auth.principal import Principal
 from app.core import clock
@@ -16,12 +16,12 @@ from app.core.ids import PLAIN_DIGITS, id_path
 from app.core.pagination import Page, cursor_id, encode_cursor, split_page
 from app.reports import access, detail, listing
 from app.reports.models import Report
+from app.reports.overdue import overdue_condition
 from app.reports.schemas import (
     ReportListItem,
     ReportRead,
     Status,
 )
-from app.reports.state import OPEN
 
 # Ids are 64-bit in both databases: a larger one is a 422 here (``core.ids``).
 ReportId = Annotated[int, PLAIN_DIGITS, id_path("诉求 id")]
@@ -65,15 +65,14 @@ def _statuses(*names: str) -> BindParameter[list[str]]:
 
 
 def overdue_clause(flag: bool) -> object:
-    """Cases past the deadline that applies to them now (or not, ``flag=False``)."""
-    now = clock.now()
-    waiting = and_(
-        Report.status.in_(_statuses("submitted", "dispatched", "escalated")),
-        Report.response_due_at < now,
-    )
-    working = and_(Report.status.in_(_statuses("in_progress")), Report.resolve_due_at < now)
-    late = or_(waiting, working)
-    return late if flag else and_(Report.status.in_(OPEN), ~late) | Report.status.not_in(OPEN)
+    """Cases past a deadline that applies to them now (``reports.overdue``), or
+    not (``flag=False``)."""
+    late = overdue_condition(clock.now(), _statuses_in)
+    return late if flag else ~late
+
+
+def _statuses_in(*names: str) -> ColumnElement[bool]:
+    return Report.status.in_(_statuses(*names))
 
 
 async def page(

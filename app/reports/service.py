@@ -62,21 +62,6 @@ def _as_id(text: str) -> int | None:
     return value if 1 <= value <= INT64_MAX else None
 
 
-def due_at(report: Report) -> datetime | None:
-    """The deadline that applies now: response before acceptance, else resolution."""
-    if report.accepted_at is None or report.status in ("dispatched", "escalated", "submitted"):
-        return report.response_due_at
-    return report.resolve_due_at
-
-
-def is_overdue(report: Report, now: datetime | None = None) -> bool:
-    """Open and past the deadline that applies (``due_at``)."""
-    if report.status not in OPEN:
-        return False
-    due = due_at(report)
-    return due is not None and (now or clock.now()) > due
-
-
 async def add_event(
     session: AsyncSession,
     report: Report,

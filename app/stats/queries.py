@@ -41,14 +41,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reports.models import Report
-from app.reports.state import EXCLUDED, FINISHED, OPEN
+from app.reports.overdue import overdue_condition
+from app.reports.state import EXCLUDED, FINISHED
 from app.stats.figures import COUNTS, Tally
 
 R = Report
 SATISFIED = ("satisfied", "basically_satisfied")
-# Statuses in which the response deadline applies (DESIGN §6 超期数, and
-# ``reports.service.is_overdue``): nobody has accepted the case yet.
-AWAITING_RESPONSE = ("submitted", "dispatched", "escalated")
 
 
 def dialect_of(session: AsyncSession) -> str:
@@ -172,22 +170,8 @@ def counted() -> ColumnElement[bool]:
 
 
 def overdue_expr(now: datetime) -> ColumnElement[bool]:
-    """Open and past the deadline that applies: response before acceptance, else
-    resolution — the same test as ``reports.service.is_overdue``."""
-    return and_(
-        R.status.in_(sorted(OPEN)),
-        or_(
-            and_(
-                or_(R.status.in_(AWAITING_RESPONSE), R.accepted_at.is_(None)),
-                R.response_due_at < now,
-            ),
-            and_(
-                R.status == "in_progress",
-                R.accepted_at.is_not(None),
-                R.resolve_due_at < now,
-            ),
-        ),
-    )
+    """超期数: the one rule of ``reports.overdue``."""
+    return overdue_condition(now)
 
 
 def _packed(dialect: str, expr: ColumnElement[Any]) -> ColumnElement[Any]:

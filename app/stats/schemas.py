@@ -71,7 +71,7 @@ class Figures(BaseModel):
         description="重办率 = 重办数 ÷ 曾办结数，0–1；曾办结数为 0 时为 null", examples=[0.0148]
     )
     overdue_open: int = Field(
-        description="超期数：截至当前未办结且已超过适用时限（未签收看响应时限，否则看办结时限）的诉求数",
+        description="超期数：截至当前未办结且已超过适用时限（等待签收时的响应时限，或签收后设定的办结时限，上报后仍有效）的诉求数",
         examples=[2],
     )
     avg_response_minutes: float | None = Field(

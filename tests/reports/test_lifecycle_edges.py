@@ -370,6 +370,36 @@ async def test_accepting_an_overdue_escalated_case_keeps_it_overdue(
         assert rid in [i["id"] for i in r.json()["items"]]
 
 
+async def test_a_case_escalated_for_being_late_stays_overdue_while_it_waits(
+    client: httpx.AsyncClient, world: World, app: Any
+) -> None:
+    """DESIGN §6 超期数: past a deadline. The overdue sweep escalates a case past
+    its resolution deadline and gives the new owner a response deadline; while
+    the case waits for them it is still past its resolution deadline, so the
+    flag, both lists, the figures and the metrics all keep counting it."""
+    from app.ops.metrics import METRICS
+
+    admin = world.h(world.community_admin)
+    with clock.frozen(T0):
+        rid = await _case(client, world)
+        due = at((await act(client, world.h(world.worker), rid, "accept")).json(), "resolve_due_at")
+        clock.set_now(due + timedelta(minutes=1))
+        assert (await run_sweeps(app.state.db)).escalated == 1
+        clock.advance(timedelta(minutes=5))  # well inside the new response window
+        r = await client.get(f"/api/v1/reports/{rid}", headers=admin)
+        assert (r.json()["status"], r.json()["overdue"]) == ("escalated", True)
+        for flag, expected in (("true", True), ("false", False)):
+            r = await client.get("/api/v1/admin/reports", params={"overdue": flag}, headers=admin)
+            assert (rid in [i["id"] for i in r.json()["items"]]) is expected, flag
+        day = due.astimezone(SHANGHAI).date()
+        window = {"from": str(day - timedelta(days=7)), "to": str(day + timedelta(days=1))}
+        r = await client.get("/api/v1/stats/summary", params=window, headers=admin)
+        assert r.json()["overdue_open"] == 1, r.text
+        METRICS._db_read_at = 0.0
+        text = (await client.get("/metrics")).text
+        assert "ejiaren_reports_overdue 1.0" in text.splitlines()
+
+
 async def test_answering_an_escalated_consultation_keeps_the_resolution_deadline(
     client: httpx.AsyncClient, world: World
 ) -> None:
