@@ -42,7 +42,13 @@ if __package__ in (None, ""):
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.common import asyncpg_dsn, machine, sqlalchemy_url, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    asyncpg_dsn,
+    database_exists,
+    machine,
+    sqlalchemy_url,
+    write_result,
+)
 from bench.submit import DATABASE, report_requests  # noqa: E402
 
 # (module, attribute, label): each is looked up through its module or class at
@@ -151,6 +157,10 @@ async def run(requests: int, warmup: int) -> dict[str, Any]:
         log_level="WARNING",
         redis_url=None,
     )
+    if not await database_exists(DATABASE):
+        raise SystemExit(
+            f"{DATABASE} does not exist: run `python -m bench.submit --rounds 1` once to create it"
+        )
     conn = await asyncpg.connect(asyncpg_dsn(DATABASE))
     try:
         ids = [
