@@ -8,6 +8,7 @@ pool sized by settings, so a request never pays for a new connection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -21,8 +22,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.core.errors import DatabaseUnavailable
 from app.core.settings import Settings
 
+log = logging.getLogger("ejiaren.db")
 SQLITE_IMMEDIATE = "ejiaren_sqlite_immediate"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +46,7 @@ def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.db_echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
@@ -51,6 +54,23 @@ def make_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
     )
+    _unreachable_is_unavailable(engine)
+    return engine
+
+
+def _unreachable_is_unavailable(engine: AsyncEngine) -> None:
+    """A server that cannot be reached (refused, unknown host, timed out) fails
+    the connect with an ``OSError`` the driver does not wrap, so it would be a
+    500: it is a ``DatabaseUnavailable`` (503, retry). Refusals PostgreSQL
+    answers itself are DBAPI errors with a SQLSTATE (``core.errors``)."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:  # TimeoutError and ConnectionError are OSErrors
+            log.error("database unreachable: %r", exc)
+            raise DatabaseUnavailable() from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

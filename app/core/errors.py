@@ -110,6 +110,28 @@ class Unavailable(AppError):
     message = "服务暂不可用"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database could not be reached or refused a connection (down,
+    restarting, out of connections): the client may retry."""
+
+    message = "服务繁忙，请稍后再试"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+# SQLSTATE classes of a database that cannot serve now rather than of a bad
+# statement: connection exceptions, insufficient resources (too many
+# connections, out of memory or disk), operator intervention (shutting down,
+# starting up), and a database that does not exist (yet).
+UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "3D000")
+
+
+def unavailable_sqlstate(exc: Exception) -> bool:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return isinstance(state, str) and state.startswith(UNAVAILABLE_SQLSTATES)
+
+
 class ErrorBody(BaseModel):
     code: str = Field(description="稳定的机器可读错误码，如 report.illegal_transition")
     message: str = Field(description="可直接展示给用户的中文说明")
@@ -389,15 +411,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return envelope(422, "validation_error", SURROGATE_MESSAGE)
 
     @app.exception_handler(DBAPIError)
-    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated and not isinstance(exc, IntegrityError):
-            # The connection died under the statement (the database restarted
-            # or failed over); the pool has let go of it: the client may retry.
-            log.error("database connection lost: %s", exc.orig)
-            return envelope(
-                503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
-            )
-        if isinstance(exc, IntegrityError | OperationalError):
+    async def _dbapi(request: Request, exc: DBAPIError) -> Response:
+        if (busy := database_unavailable(exc)) is not None:
+            return await _app_error(request, busy)
+        if isinstance(exc, IntegrityError):
             raise exc
         if not_in_repertoire(exc):
             # A NUL that got past the guard (core.textguard): still the client's input.
@@ -410,18 +427,36 @@ def install_error_handlers(app: FastAPI) -> None:
         return _number_too_large(request)
 
     @app.exception_handler(PoolTimeout)
-    async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
-        # Every database connection of this process stayed busy for
-        # EJIAREN_DB_POOL_TIMEOUT: overloaded, not broken; the client may retry.
-        log.warning("database pool exhausted: %s", exc)
-        return envelope(503, "service.busy", "服务繁忙，请稍后再试", headers={"Retry-After": "2"})
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+        busy = database_unavailable(exc)
+        assert busy is not None
+        return await _app_error(request, busy)
 
-    @app.exception_handler(OperationalError)
-    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+
+def database_unavailable(exc: Exception) -> AppError | None:
+    """The answer (503, retry) when ``exc`` says the database cannot serve now
+    rather than that the request or the code is wrong; ``None`` otherwise. Logged
+    here, once, for every format that answers it (the envelope, Open311)."""
+    if isinstance(exc, PoolTimeout):
+        # Every database connection of this process stayed busy for
+        # EJIAREN_DB_POOL_TIMEOUT: overloaded, not broken.
+        log.warning("database pool exhausted: %s", exc)
+        return Unavailable("service.busy", "服务繁忙，请稍后再试", headers={"Retry-After": "2"})
+    if isinstance(exc, DatabaseUnavailable):  # raised at connect (core.db)
+        return exc
+    if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        return None
+    if exc.connection_invalidated:
+        # The connection died under the statement (the database restarted or
+        # failed over); the pool has let go of it.
+        log.error("database connection lost: %s", exc.orig)
+    elif isinstance(exc, OperationalError) or unavailable_sqlstate(exc):
+        # SQLite: locked past its busy timeout, or its file unreadable;
+        # PostgreSQL: refusing connections, shutting down, out of resources.
         log.error("database unavailable: %s", exc.orig)
-        return envelope(
-            503, "service.unavailable", "服务繁忙，请稍后再试", headers={"Retry-After": "1"}
-        )
+    else:
+        return None
+    return DatabaseUnavailable()
 
 
 def too_large_for_db(exc: Exception) -> bool:

@@ -23,6 +23,7 @@ from app.core.errors import (
     SURROGATE_MESSAGE,
     AppError,
     RateLimited,
+    database_unavailable,
     lone_surrogate,
     not_in_repertoire,
     too_large_for_db,
@@ -72,6 +73,8 @@ def _spec_error(exc: Exception) -> Open311Error:
         return exc
     if isinstance(exc, RateLimited):
         return Open311Error(429, exc.message, exc.headers)
+    if (busy := database_unavailable(exc)) is not None:
+        return Open311Error(busy.status_code, busy.message, busy.headers)
     if isinstance(exc, AppError):
         status = 400 if exc.status_code == 422 else exc.status_code
         return Open311Error(status, exc.message, exc.headers)
