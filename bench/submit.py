@@ -518,7 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     report(result, console)
     path = write_result(args.name, result, args.out)
     console.print(f"written to {path}")
-    shutil.rmtree(work_dir, ignore_errors=True)
+    if result["met"]["no_errors"]:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    else:  # the servers' logs say why
+        console.print(f"errors: server logs kept in {work_dir}")
     return 0
 
 
