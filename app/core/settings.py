@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -180,6 +181,12 @@ class Settings(BaseSettings):
         description="Open311 GET requests 不带 api_key 时是否返回公开视图（不含地址、坐标与照片）",
     )
     open311_contact: str = Field("", description="Open311 discovery 中的联系方式")
+    public_url: str | None = Field(
+        None,
+        description="对外访问的根地址，如 https://ejia.example.cn（只含协议与主机，可带端口）；"
+        "设置后 Open311 的绝对地址（discovery 的 url、media_url）由它生成而不取请求的 Host，"
+        "生产环境应设置",
+    )
 
     # -- operations: request limits and metrics --
     idempotency_lease_seconds: float = Field(
@@ -225,6 +232,34 @@ class Settings(BaseSettings):
         # client sends: it would never match.
         if isinstance(value, str):
             return value.strip() or None
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _check_public_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip().rstrip("/")
+        if not value:
+            return None
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 -- raises on a port that is not a number in range
+        except ValueError as exc:
+            raise ValueError("端口无效") from exc
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "?" in value
+            or "#" in value
+            or parts.username is not None
+        ):
+            raise ValueError(
+                "应为 http(s) 根地址，如 https://ejia.example.cn（不带路径、查询或片段）"
+            )
         return value
 
     @field_validator(

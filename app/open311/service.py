@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -70,6 +70,18 @@ async def list_services(session: AsyncSession) -> list[Category]:
 
 async def get_service(session: AsyncSession, code: str) -> Category | None:
     return await session.scalar(select(Category).where(Category.code == code, services_clause()))
+
+
+async def changeset(session: AsyncSession) -> datetime:
+    """When the services last changed: the latest creation or change of any
+    category (a category switched off or made private leaves the list, so all
+    of them count), never later than now."""
+    created, changed = (
+        await session.execute(select(func.max(Category.created_at), func.max(Category.updated_at)))
+    ).one()
+    now = clock.now()
+    latest = max((t for t in (created, changed) if t is not None), default=None)
+    return now if latest is None or latest > now else latest
 
 
 def service_dict(category: Category) -> dict[str, Any]:
@@ -267,7 +279,7 @@ async def record(
     report: Report,
     client_id: int,
     media_url: str | None,
-    attributes: dict[str, str],
+    attributes: dict[str, Any],
 ) -> Open311Request:
     row = Open311Request(
         token=secrets.token_urlsafe(16),

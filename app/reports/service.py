@@ -189,6 +189,14 @@ async def submit(
     if grid is None and principal.user.home_grid_id is not None:
         grid = await raw.one(Region, "id = $1", principal.user.home_grid_id)
         located_by = "home_grid" if grid is not None else None
+    queue = None
+    if grid is None and body.location is None and principal.api_client is not None:
+        # An integrator's case with an address but no point: the key's region
+        # is the narrowest place known (a community's system files for that
+        # community), so it waits there — in its grid, for a grid's key.
+        queue = await _key_queue(session, principal.api_client.region_id)
+        if queue is not None and queue.level == "grid":
+            grid, located_by, queue = queue, "api_key_region", None
 
     report = Report(
         kind=body.kind,
@@ -210,7 +218,7 @@ async def submit(
         service_id=body.service_id,
         source=source,
     )
-    choice, route_data = await _route(session, report, category, grid, now)
+    choice, route_data = await _route(session, report, category, grid, now, queue)
     # The new case is written straight away (``Raw``) and stays out of the
     # session: it is the record of what was stored, and the answer is built
     # from it.
@@ -267,19 +275,36 @@ async def _check_references(
             ) from exc
 
 
+async def _key_queue(session: AsyncSession, region_id: int) -> Region | None:
+    """Where a case an API key files without a point waits: the key's region,
+    unless the usual queue (``_queue_region``) lies within it."""
+    region = await session.get(Region, region_id)
+    usual = await _queue_region(session)
+    if region is None or (usual is not None and usual.path.startswith(region.path)):
+        return usual
+    return region
+
+
 async def _route(
-    session: AsyncSession, report: Report, category: Category, grid: Region | None, now: datetime
+    session: AsyncSession,
+    report: Report,
+    category: Category,
+    grid: Region | None,
+    now: datetime,
+    queue: Region | None = None,
 ) -> tuple[dispatch.Choice | None, dict[str, Any]]:
     """Owner and deadlines of a new case. The response clock starts at creation
     wherever the case goes (DESIGN §6): a case left in a manual-dispatch queue
-    is due, and becomes overdue, like one dispatched at once."""
+    is due, and becomes overdue, like one dispatched at once. A case with no
+    grid waits in ``queue``, by default ``_queue_region``."""
     report.response_due_at = report.first_response_due_at = sla.response_due(now, category)
-    if category.routing == "department" and await _department_holds(session, category, grid):
+    if grid is None and queue is None:
+        queue = await _queue_region(session)
+    if category.routing == "department" and await _department_holds(session, category, grid, queue):
         report.status, report.owner_level = "dispatched", "department"
         report.owner_department_id = category.department_id
         report.dispatched_at = now
         if not report.region_path:
-            queue = await _queue_region(session)
             report.region_path = queue.path if queue else ""
         return None, {
             "rule": "category_department",
@@ -297,7 +322,6 @@ async def _route(
         else:
             report.owner_level, report.owner_region_id = "community", grid.parent_id
         return choice, choice.data(grid)
-    queue = await _queue_region(session)
     report.owner_level = queue.level if queue else "street"
     report.owner_region_id = queue.id if queue else None
     report.region_path = queue.path if queue else ""
@@ -308,19 +332,18 @@ async def _route(
     }
 
 
-async def _department_holds(session: AsyncSession, category: Category, grid: Region | None) -> bool:
+async def _department_holds(
+    session: AsyncSession, category: Category, grid: Region | None, queue: Region | None
+) -> bool:
     """Whether the category's department may take a case located in ``grid``:
     its staff read the case and the reporter's contact, so a case only goes
     to a department whose region holds it (as escalation requires); a case
-    with no grid is placed where it would wait (``_queue_region``). Otherwise
-    it is dispatched like any other case."""
+    with no grid is placed where it would wait (``queue``). Otherwise it is
+    dispatched like any other case."""
     if category.department_id is None:
         return False
-    if grid is not None:
-        where = grid.path
-    else:
-        queue = await _queue_region(session)
-        where = queue.path if queue else ""
+    place = grid or queue
+    where = place.path if place else ""
     path = await (await Raw.of(session)).fetchval(
         "SELECT r.path FROM department d JOIN region r ON r.id = d.region_id WHERE d.id = $1",
         category.department_id,

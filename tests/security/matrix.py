@@ -454,14 +454,23 @@ async def _refresh(w: World) -> Req:
 
 
 async def _open311_token(w: World) -> Req:
-    """A token handed out by a POST: the spec lets anyone who holds it look it up."""
+    """A request's token: the spec lets anyone who holds it look it up. Our
+    services answer a POST with the id (they are realtime), so the token is
+    the one stored with the request."""
     if "open311-token" not in w.cache:
+        from sqlalchemy import select
+
+        from app.integrations.models import Open311Request
+
         req = await _open311_post(w)
         r = await w.client.post(
             "/open311/v2/requests.json", data={**(req.data or {}), "api_key": w.key}
         )
         assert r.status_code == 201, r.text
-        w.cache["open311-token"] = r.json()[0]["token"]
+        rid = int(r.json()[0]["service_request_id"])
+        w.cache["open311-token"] = await w.session.scalar(
+            select(Open311Request.token).where(Open311Request.report_id == rid)
+        )
     return Req(path={"format": "json", "token": w.cache["open311-token"]})
 
 
