@@ -121,6 +121,10 @@ async def tallies(
         else:
             for key, t in found.items():
                 out.setdefault(key, Tally()).subtract(t)
+    # A key whose every case of a cell lay outside the window (taken away
+    # above) counted nothing: no key, as when counting ``report`` alone (a
+    # person with no case in the window is no row of the worker breakdown).
+    out = {key: t for key, t in out.items() if t.received}
     if with_overdue:
         for key, n in (
             await queries.overdue_counts(session, visible=visible, lo=lo, hi=hi, by=group, now=now)
