@@ -30,7 +30,9 @@ class PasswordLoginIn(BaseModel):
     @field_validator("username")
     @classmethod
     def _strip_username(cls, value: str) -> str:
-        value = value.strip()
+        # Accounts are unique whatever the case (``users.service``), so the
+        # case typed does not matter, to the login or to its rate limit.
+        value = value.strip().lower()
         if not value:
             raise ValueError("账号不能为空")
         return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
@@ -164,7 +164,9 @@ async def login_wechat(session: AsyncSession, *, identity: WeChatIdentity) -> Us
 async def login_password(session: AsyncSession, *, username: str, password: str) -> User:
     """Staff login. An unknown username and a wrong password get the same answer
     and cost the same time (the hash is checked against a dummy)."""
-    result = await session.execute(select(User).where(User.username == username))
+    # ``username`` comes lower-cased (``PasswordLoginIn``); the index on
+    # ``lower(username)`` finds the account however its name was written.
+    result = await session.execute(select(User).where(func.lower(User.username) == username))
     user = result.scalar_one_or_none()
     usable = user is not None and user.deleted_at is None
     password_hash = user.password_hash if usable and user is not None else None

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
@@ -125,6 +127,12 @@ class DatabaseUnavailable(Unavailable):
 # connections, out of memory or disk), operator intervention (shutting down,
 # starting up), and a database that does not exist (yet).
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "3D000")
+
+
+def concurrent_update(exc: Exception) -> bool:
+    """A deadlock victim (40P01) or a serialization failure (40001)."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state in ("40P01", "40001")
 
 
 def unavailable_sqlstate(exc: Exception) -> bool:
@@ -414,6 +422,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> Response:
         if (busy := database_unavailable(exc)) is not None:
             return await _app_error(request, busy)
+        if concurrent_update(exc):
+            # PostgreSQL chose this transaction as a deadlock's victim (or a
+            # serializable one failed): it is rolled back whole, the other went
+            # through; the client may retry on what the other did.
+            log.warning("concurrent update refused: %s", exc.orig)
+            return envelope(409, "conflict.concurrent_update", "数据已被他人修改，请刷新后重试")
         if isinstance(exc, IntegrityError):
             raise exc
         if not_in_repertoire(exc):
@@ -457,6 +471,64 @@ def database_unavailable(exc: Exception) -> AppError | None:
     else:
         return None
     return DatabaseUnavailable()
+
+
+# Unique violations: every create that checks for a duplicate before it
+# inserts (staff usernames and roles, departments, categories) answers the
+# loser of two requests that passed the check at once as it answers the second
+# of two in a row.
+
+_PG_UNIQUE_VIOLATION = "23505"
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
+
+
+def _sqlite_target(name: str) -> str | None:
+    """How SQLite names constraint ``name`` when it refuses a duplicate: the
+    columns of a unique constraint ("t.a, t.b"); None for an index, which
+    SQLite names itself ("index 'name'")."""
+    from app.core.orm import Base  # the models, not needed to import this module
+
+    for tbl in Base.metadata.tables.values():
+        for constraint in tbl.constraints:
+            if isinstance(constraint, UniqueConstraint) and constraint.name == name:
+                return ", ".join(f"{tbl.name}.{c.name}" for c in constraint.columns)
+    return None
+
+
+def unique_violation(exc: IntegrityError, *names: str) -> bool:
+    """Whether ``exc`` is one of the unique constraints or unique indexes
+    ``names`` refusing a duplicate (not a foreign key, a NOT NULL, or another
+    unique constraint of the same table)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state is not None:  # PostgreSQL
+        if state != _PG_UNIQUE_VIOLATION:
+            return False
+        # asyncpg's own error is the adapted one's cause; psycopg has ``diag``.
+        name = getattr(getattr(orig, "__cause__", None), "constraint_name", None) or getattr(
+            getattr(orig, "diag", None), "constraint_name", None
+        )
+        return name in names
+    text = str(orig)
+    if not text.startswith(_SQLITE_UNIQUE):
+        return False
+    target = text.removeprefix(_SQLITE_UNIQUE)
+    return any(target in (f"index '{name}'", _sqlite_target(name)) for name in names)
+
+
+@contextmanager
+def duplicate_is(error: AppError, *names: str) -> Iterator[None]:
+    """Around the flush of a create that checked for a duplicate first: when
+    two requests pass the check at once, the database lets one through and
+    refuses the other with a unique violation of ``names``, which is answered
+    as ``error``, the answer the check gives sequentially (not the generic
+    409 ``conflict``). Any other integrity error goes on unchanged."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if unique_violation(exc, *names):
+            raise error from exc
+        raise
 
 
 def too_large_for_db(exc: Exception) -> bool:

@@ -7,7 +7,10 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -79,3 +82,12 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
     )
+
+
+def insert_or_skip(session: AsyncSession, model: type[Base]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``model`` in the session's
+    dialect: a row that already exists (a unique or primary key taken, also by
+    a request committing at the same moment) is left as it is, not an error."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite_insert(model).on_conflict_do_nothing()
+    return pg_insert(model).on_conflict_do_nothing()

@@ -166,17 +166,29 @@ class Raw:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def one(
-        self, cls: type[T], where: str, *args: Any, only: Sequence[str] | None = None
+        self,
+        cls: type[T],
+        where: str,
+        *args: Any,
+        only: Sequence[str] | None = None,
+        key_share: bool = False,
     ) -> T | None:
         """The first row of ``cls``'s table matching ``where`` (SQL with ``$N``
         placeholders, may end in ORDER BY), as a transient object: read-only
         use, never added to a session. ``only``: just these attributes (the
-        others read as None), e.g. to leave a grid's boundary in the database."""
+        others read as None), e.g. to leave a grid's boundary in the database.
+        ``key_share`` (PostgreSQL; SQLite's writers hold the whole database):
+        the row is read ``FOR KEY SHARE`` — the lock a foreign key to it takes —
+        so a change under ``FOR UPDATE`` waits for this transaction, and this
+        read waits for such a change and sees its result."""
         columns = _columns(cls)
         if only is not None:
             columns = [(key, column) for key, column in columns if key in only]
         names = ", ".join(c.name for _, c in columns)
-        row = await self.fetchrow(f"SELECT {names} FROM {_table(cls)} WHERE {where} LIMIT 1", *args)
+        lock = " FOR KEY SHARE" if key_share and not self.is_sqlite else ""
+        row = await self.fetchrow(
+            f"SELECT {names} FROM {_table(cls)} WHERE {where} LIMIT 1{lock}", *args
+        )
         if row is None:
             return None
         return cls(**{key: _read(column, row[column.name]) for key, column in columns})

@@ -118,23 +118,28 @@ async def list_clients(
 
 
 async def get_client(
-    session: AsyncSession, *, principal: Principal, client_id: int
+    session: AsyncSession, *, principal: Principal, client_id: int, lock: bool = False
 ) -> tuple[ApiClient, Region]:
-    """A client the caller manages; 404 otherwise, so existence never leaks."""
-    row = (
-        await session.execute(
-            select(ApiClient, Region)
-            .join(Region, Region.id == ApiClient.region_id)
-            .where(ApiClient.id == client_id)
-        )
-    ).first()
+    """A client the caller manages; 404 otherwise, so existence never leaks.
+    ``lock``: the client's row is locked ``FOR UPDATE`` (PostgreSQL; on SQLite
+    a writer holds the database) and read afresh."""
+    stmt = (
+        select(ApiClient, Region)
+        .join(Region, Region.id == ApiClient.region_id)
+        .where(ApiClient.id == client_id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=ApiClient).execution_options(populate_existing=True)
+    row = (await session.execute(stmt)).first()
     if row is None or not principal.covers(row[1].path, roles=MANAGER_ROLES):
         raise client_not_found()
     return row[0], row[1]
 
 
 async def revoke_client(session: AsyncSession, *, principal: Principal, client_id: int) -> None:
-    client, _ = await get_client(session, principal=principal, client_id=client_id)
+    # Locked like a webhook's creation (``webhooks.create_webhook``): of the two
+    # at once, either the webhook exists before the revocation or it is refused.
+    client, _ = await get_client(session, principal=principal, client_id=client_id, lock=True)
     if client.revoked_at is None:
         client.revoked_at = clock.now()
     await session.flush()

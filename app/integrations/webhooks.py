@@ -117,6 +117,16 @@ async def create_webhook(
     problem = await url_problem(body.url, env=env)
     if problem is not None:
         raise Invalid("webhook.url_not_allowed", problem, details={"url": body.url})
+    # Checked again under the client's row lock (``revoke_client`` takes it too),
+    # taken only now so the address lookup above never holds it: a revocation
+    # that committed meanwhile is seen, one still running waits for us. The
+    # foreign key alone would not do: its KEY SHARE lock lets the revocation's
+    # UPDATE through.
+    client, _ = await clients.get_client(
+        session, principal=principal, client_id=client_id, lock=True
+    )
+    if client.revoked_at is not None:
+        raise Invalid("api_client.revoked", "该接入方的 Key 已吊销")
     secret = secrets.token_hex(32)
     hook = Webhook(
         client_id=client.id,

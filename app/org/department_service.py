@@ -10,7 +10,7 @@ from sqlalchemy import column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, Principal
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound, duplicate_is
 from app.core.pagination import split_page
 from app.org.models import Department, Region
 
@@ -96,6 +96,13 @@ async def _require_known_categories(session: AsyncSession, codes: list[str]) -> 
         )
 
 
+NAME_UNIQUE = "uq_department_region_id_name"
+
+
+def name_taken() -> Conflict:
+    return Conflict("department.name_taken", "该区划下已有同名部门")
+
+
 async def create_department(
     session: AsyncSession,
     *,
@@ -117,9 +124,10 @@ async def create_department(
         .where(Department.region_id == region.id, Department.name == name)
     )
     if taken:
-        raise Conflict("department.name_taken", "该区划下已有同名部门")
+        raise name_taken()
     await _require_known_categories(session, category_codes)
     department = Department(name=name, region_id=region.id, category_codes=category_codes)
     session.add(department)
-    await session.flush()
+    with duplicate_is(name_taken(), NAME_UNIQUE):
+        await session.flush()
     return department

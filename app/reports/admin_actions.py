@@ -6,13 +6,12 @@ is (``actions``)."""
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, delete, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Conflict, Invalid
+from app.core.orm import insert_or_skip
 from app.reports import access, extensions
 from app.reports.actions import locked, move, require_admin_over_owner
 from app.reports.models import Category, Report, ReportEvent, ReportFollow
@@ -32,11 +31,20 @@ async def reject(
     cases point at each other."""
     access.require_staff(principal)
     if body.duplicate_of is not None and body.duplicate_of != report_id:
-        # Both cases locked, in id order: two admins marking each case a
-        # duplicate of the other at once are decided one after the other.
+        # Every case this changes locked at once, in id order: both cases and
+        # the earlier duplicates of this one (``_join_original`` points them at
+        # the original). Two admins marking cases duplicates of each other at
+        # once are decided one after the other; locking the earlier duplicates
+        # only when updating them deadlocked against an admin who had locked
+        # one of them as an original.
         await session.execute(
             select(Report.id)
-            .where(Report.id.in_((report_id, body.duplicate_of)))
+            .where(
+                or_(
+                    Report.id.in_((report_id, body.duplicate_of)),
+                    Report.duplicate_of_id == report_id,
+                )
+            )
             .order_by(Report.id)
             .with_for_update()
         )
@@ -93,11 +101,10 @@ async def _join_original(session: AsyncSession, duplicate: Report, original: Rep
             User.deleted_at.is_(None),
             User.id != original.reporter_id,
         )
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
         await session.execute(
-            insert(ReportFollow)
-            .from_select(["report_id", "user_id", "created_at"], residents)
-            .on_conflict_do_nothing()
+            insert_or_skip(session, ReportFollow).from_select(
+                ["report_id", "user_id", "created_at"], residents
+            )
         )
         # They follow the original now; the merged case is finished.
         await session.execute(delete(ReportFollow).where(ReportFollow.report_id == duplicate.id))

@@ -13,15 +13,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Invalid, NotFound, duplicate_is
 from app.org.department_service import department_in_scope
 from app.reports.category_schemas import CategoryCreate, CategoryRead, CategoryUpdate, ResolveSla
 from app.reports.models import Category, Report
 from app.reports.sla import DEFAULT_RESOLVE_DAYS
 
+CODE_UNIQUE = "uq_category_code"
+
 
 def category_not_found() -> NotFound:
     return NotFound("category.not_found", "诉求类别不存在")
+
+
+def code_taken(code: str) -> Conflict:
+    return Conflict("category.code_taken", "类别代码已被使用", details={"code": code})
 
 
 def category_read(category: Category) -> CategoryRead:
@@ -49,9 +55,14 @@ def category_read(category: Category) -> CategoryRead:
     )
 
 
-async def get_category(session: AsyncSession, code: str) -> Category:
-    """The category with ``code``, active or not; 404 ``category.not_found`` when unknown."""
-    category = await session.scalar(select(Category).where(Category.code == code))
+async def get_category(session: AsyncSession, code: str, *, lock: bool = False) -> Category:
+    """The category with ``code``, active or not; 404 ``category.not_found`` when unknown.
+    ``lock``: the row is locked ``FOR UPDATE`` (PostgreSQL; on SQLite a writer
+    holds the database) and read afresh, for a read-modify-write."""
+    stmt = select(Category).where(Category.code == code)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    category = await session.scalar(stmt)
     if category is None:
         raise category_not_found()
     return category
@@ -112,7 +123,7 @@ async def create_category(
 ) -> Category:
     taken = await session.scalar(select(Category.id).where(Category.code == body.code))
     if taken is not None:
-        raise Conflict("category.code_taken", "类别代码已被使用", details={"code": body.code})
+        raise code_taken(body.code)
     await _check_routing(session, principal, routing=body.routing, department_id=body.department_id)
     category = Category(
         code=body.code,
@@ -130,7 +141,8 @@ async def create_category(
         sort_order=body.sort_order,
     )
     session.add(category)
-    await session.flush()
+    with duplicate_is(code_taken(body.code), CODE_UNIQUE):
+        await session.flush()
     return category
 
 
@@ -150,7 +162,12 @@ async def _check_unused(session: AsyncSession, category: Category) -> None:
 async def update_category(
     session: AsyncSession, principal: Principal, *, code: str, body: CategoryUpdate
 ) -> Category:
-    category = await get_category(session, code)
+    # Locked before anything is read from it: of two PATCHes at once the second
+    # merges its ``resolve_days`` into what the first stored, not into what
+    # both read; and a kind change waits for a submission inserting a case
+    # under the category (its foreign key holds the row KEY SHARE until it
+    # commits), so the check for cases below then sees that case.
+    category = await get_category(session, code, lock=True)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if "resolve_days" in changes:
         changes["resolve_days"] = {

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.orm import insert_or_skip
 from app.org.models import Region
 from app.reports import access, extensions, sla
 from app.reports import dispatch as auto_dispatch
@@ -210,6 +211,10 @@ async def follow(session: AsyncSession, principal: Principal, report_id: int, on
     if on:
         if report.reporter_id == principal.id:
             raise Conflict("report.follow_own", "不能关注自己提交的诉求")
-        session.add(ReportFollow(report_id=report.id, user_id=principal.id, created_at=clock.now()))
-        await session.flush()
+        # The same follow sent twice at once is one follow, like one sent twice.
+        await session.execute(
+            insert_or_skip(session, ReportFollow).values(
+                report_id=report.id, user_id=principal.id, created_at=clock.now()
+            )
+        )
     return report

@@ -157,7 +157,10 @@ async def submit(
     """File a case and dispatch it (DESIGN §5): locate, route by category, choose
     the person, record why, and set the deadlines."""
     raw = await Raw.of(session)
-    category = await raw.one(Category, "code = $1", body.category)
+    # Read as the case's foreign key will hold it: a change of the category's
+    # kind or its retirement (``category_service``, under FOR UPDATE) waits for
+    # this case to be filed and then finds it, or goes first and this reads it.
+    category = await raw.one(Category, "code = $1", body.category, key_share=True)
     if category is None or not category.active:
         raise Invalid(
             "report.unknown_category",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.orm import Base, BigIntPK, TimestampMixin, UTCDateTime, utcnow
@@ -42,6 +42,13 @@ class User(TimestampMixin, Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# "WangWu" and "wangwu" are one account: the service checks before it creates,
+# and this index refuses the second of two creates that passed the check at
+# once (migration 0020). Usernames are ASCII, so lower() is the same everywhere.
+USERNAME_LOWER_INDEX = "uq_user_account_username_lower"
+Index(USERNAME_LOWER_INDEX, func.lower(User.username), unique=True)
 
 
 class Membership(Base):

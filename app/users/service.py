@@ -28,12 +28,12 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import ADMIN_ROLES, ROLE_LEVELS, ROLE_RANK, Principal
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, duplicate_is
 from app.core.masking import mask_phone
 from app.core.security import hash_password, verify_password
 from app.org import department_service
 from app.org.models import Department, Region
-from app.users.models import Membership, User
+from app.users.models import USERNAME_LOWER_INDEX, Membership, User
 from app.users.schemas import PASSWORD_MAX, PASSWORD_MIN, StaffRead, StaffRole
 
 STAFF_KIND = "staff"
@@ -41,6 +41,19 @@ STAFF_KIND = "staff"
 
 def staff_not_found() -> NotFound:
     return NotFound("staff.not_found", "工作人员不存在")
+
+
+def username_taken() -> Conflict:
+    return Conflict("staff.username_taken", "该登录账号已被使用")
+
+
+def role_exists() -> Conflict:
+    return Conflict("staff.role_exists", "该工作人员已在此区划持有该角色")
+
+
+# What refuses the second of two creates that passed the checks at once.
+USERNAME_UNIQUE = ("uq_user_account_username", USERNAME_LOWER_INDEX)
+ROLE_UNIQUE = "uq_membership_user_id_role_region_id"
 
 
 def role_too_high(role: str) -> Forbidden:
@@ -126,9 +139,21 @@ def _to_read(principal: Principal, user: User, held: list[_Held]) -> StaffRead:
 
 
 async def _staff_in_scope(
-    session: AsyncSession, principal: Principal, user_id: int
+    session: AsyncSession, principal: Principal, user_id: int, *, lock: bool = False
 ) -> tuple[User, list[_Held]]:
-    user = await session.get(User, user_id)
+    """The staff member and their roles. ``lock``: the account row is locked
+    first (PostgreSQL; on SQLite a writer holds the database), so the roles
+    read are the ones the caller's change applies to, and another change of
+    the member's roles waits until the caller's transaction ends."""
+    if lock:
+        user = await session.scalar(
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        user = await session.get(User, user_id)
     if user is None or user.kind != STAFF_KIND or user.deleted_at is not None:
         raise staff_not_found()
     held = (await _memberships(session, [user.id]))[user.id]
@@ -261,7 +286,7 @@ async def create_staff(
         session, principal, role=role, region_id=region_id, department_id=department_id
     )
     if await _username_taken(session, username):
-        raise Conflict("staff.username_taken", "该登录账号已被使用")
+        raise username_taken()
     user = User(
         kind=STAFF_KIND,
         username=username,
@@ -271,7 +296,8 @@ async def create_staff(
         phone=phone,
     )
     session.add(user)
-    await session.flush()
+    with duplicate_is(username_taken(), *USERNAME_UNIQUE):
+        await session.flush()
     session.add(
         Membership(user_id=user.id, role=role, region_id=region_id, department_id=department_id)
     )
@@ -293,18 +319,21 @@ async def grant_role(
         session, principal, role=role, region_id=region_id, department_id=department_id
     )
     if any(h.membership.role == role and h.membership.region_id == region_id for h in held):
-        raise Conflict("staff.role_exists", "该工作人员已在此区划持有该角色")
+        raise role_exists()
     session.add(
         Membership(user_id=user.id, role=role, region_id=region_id, department_id=department_id)
     )
-    await session.flush()
+    with duplicate_is(role_exists(), ROLE_UNIQUE):
+        await session.flush()
     return user
 
 
 async def revoke_role(
     session: AsyncSession, *, principal: Principal, user_id: int, membership_id: int
 ) -> None:
-    user, held = await _staff_in_scope(session, principal, user_id)
+    # Locked, so of two revocations of a member's last two roles at once the
+    # second counts what the first left (one role) and is refused.
+    user, held = await _staff_in_scope(session, principal, user_id, lock=True)
     target = next((h for h in held if h.membership.id == membership_id), None)
     region_path = target.region.path if target and target.region else None
     # A role outside the caller's scope is as good as absent to them.

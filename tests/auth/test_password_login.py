@@ -46,6 +46,19 @@ async def test_surrounding_spaces_in_username_are_ignored(
     assert r.status_code == 200, r.text
 
 
+async def test_the_username_is_not_case_sensitive(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Accounts are unique whatever the case, so the case typed on a phone's
+    keyboard (which capitalises the first letter) does not lock anyone out;
+    the per-account rate limit counts every spelling as one account."""
+    staff = await make_user(session, kind="staff", username="LiuYang", password=PASSWORD)
+    for typed in ("liuyang", "Liuyang", "LIUYANG", "LiuYang"):
+        r = await password_login(client, typed, PASSWORD)
+        assert r.status_code == 200, (typed, r.text)
+        assert r.json()["user"]["id"] == staff.id
+
+
 async def test_wrong_password_and_unknown_user_look_the_same(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

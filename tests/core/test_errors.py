@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,3 +110,27 @@ async def test_a_lost_database_connection_is_503_not_500(app: FastAPI) -> None:
         r = await c.get("/_probe/lost")
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "service.unavailable"
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_deadlock_victim_is_a_409_to_retry(app: FastAPI, sqlstate: str) -> None:
+    """PostgreSQL rolled this transaction back to let another through (a
+    deadlock's victim, or a serialization failure): nothing was written, the
+    client may refresh and retry."""
+    from sqlalchemy.exc import DBAPIError
+
+    class DriverError(Exception):
+        pass
+
+    orig = DriverError("deadlock detected")
+    orig.sqlstate = sqlstate  # type: ignore[attr-defined]
+
+    @app.post("/_probe/deadlock")
+    async def deadlock() -> None:
+        raise DBAPIError("UPDATE report SET …", [], orig)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.post("/_probe/deadlock")
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "conflict.concurrent_update"

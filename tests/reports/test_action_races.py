@@ -206,3 +206,68 @@ async def test_two_cases_marked_duplicates_of_each_other_at_once(live: Live) -> 
             (await s.execute(select(Report.id, Report.status).where(Report.id.in_((a, b))))).all()
         )
     assert sorted(statuses.values()) == ["dispatched", "rejected"]
+
+
+@pytest.mark.parametrize("round_", range(4))
+async def test_merging_into_a_case_whose_duplicates_another_admin_holds(
+    live: Live, round_: int
+) -> None:
+    """A was marked a duplicate of B. At once, B is marked a duplicate of C (so
+    A moves to C) and C a duplicate of A. Each request locks its cases first;
+    A must be among the first's, or the two deadlock over A and C (PostgreSQL
+    then kills one: it was a 500). One wins, the other finds its original
+    merged away: 422, and no case points at a duplicate."""
+    a, b, c = await _new_case(live), await _new_case(live), await _new_case(live)
+    r = await live.client.post(
+        f"/api/v1/reports/{a}/reject",
+        headers=live.h(live.community_admin),
+        json={"reason": "重复提交", "duplicate_of": b},
+    )
+    assert r.status_code == 200, r.text
+    results = await _at_once(
+        live,
+        [a, b, c],
+        [
+            (f"/api/v1/reports/{b}/reject", live.community_admin,
+             {"reason": "重复提交", "duplicate_of": c}),
+            (f"/api/v1/reports/{c}/reject", live.street_admin,
+             {"reason": "重复提交", "duplicate_of": a}),
+        ],
+    )  # fmt: skip
+    assert sorted(x.status_code for x in results) == [200, 422], [x.text for x in results]
+    loser = next(x for x in results if x.status_code == 422)
+    assert loser.json()["error"]["code"] == "report.duplicate_of_invalid"
+    async with live.app.state.db.session(write=False) as s:
+        rows = (
+            await s.execute(
+                select(Report.id, Report.status, Report.duplicate_of_id).where(
+                    Report.id.in_((a, b, c))
+                )
+            )
+        ).all()
+    status = {row.id: row.status for row in rows}
+    points = {row.id: row.duplicate_of_id for row in rows if row.duplicate_of_id}
+    assert sorted(status.values()) == ["dispatched", "rejected", "rejected"]
+    for target in points.values():
+        assert status[target] == "dispatched", (points, status)
+
+
+async def test_the_same_follow_sent_at_once_is_one_follow(live: Live) -> None:
+    """A resident's double tap (or a client's retry) following a case: every
+    answer is the 200 a second follow gets one after the other, one row."""
+    from app.reports.models import ReportFollow
+
+    async with live.app.state.db.session(write=True) as s:
+        neighbour = await make_user(s)
+        await s.commit()
+    rid = await _new_case(live)
+    path = f"/api/v1/reports/{rid}/follow"
+    results = await asyncio.gather(
+        *(live.client.post(path, headers=live.h(neighbour)) for _ in range(10))
+    )
+    assert [r.status_code for r in results] == [200] * 10, [r.text for r in results]
+    async with live.app.state.db.session(write=False) as s:
+        rows = await s.scalar(
+            select(func.count()).select_from(ReportFollow).where(ReportFollow.report_id == rid)
+        )
+    assert rows == 1
