@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.auth.principal import ADMIN_ROLES, STAFF_ROLES, Grant, Principal
 from app.core.db import Database, SessionDep
@@ -149,15 +151,51 @@ async def _resolve(
     claims = decode_token(settings, credentials.credentials, expected="access")
     caller = await _load_caller(request.app.state.db, session, claims.user_id)
     if caller is None or caller.user.deleted_at is not None:
-        raise Unauthorized("auth.invalid_token", "登录凭证无效，请重新登录")
+        raise Unauthorized(*INVALID_TOKEN)
     if caller.user.disabled:
         raise Unauthorized("auth.account_disabled", "账号已停用，请联系管理员")
     if caller.user.token_version != claims.version:
         raise Unauthorized("auth.token_revoked", "登录已失效，请重新登录")
     # No transaction was opened: the handler's own starts at its first statement,
     # after any rate-limit or idempotency side statement and any network call.
+    if caller.user.kind == "resident" and request.method not in READ_METHODS:
+        session.info[_RESIDENT_WRITER] = caller.user.id
     request.state.principal = caller
     return caller
+
+
+# A resident's write request, and the account it writes for (``_resolve``).
+_RESIDENT_WRITER = "ejiaren_resident_writer"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+INVALID_TOKEN = ("auth.invalid_token", "登录凭证无效，请重新登录")
+
+
+def release_resident_writer(session: AsyncSession) -> None:
+    """For the one write that must not wait on its own account: its deletion,
+    which locks the account row itself (``privacy.service.erase``)."""
+    session.info.pop(_RESIDENT_WRITER, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _resident_still_there(
+    session: Session, _transaction: SessionTransaction, connection: Connection
+) -> None:
+    """A resident's write transaction first reads their account ``FOR KEY
+    SHARE`` (PostgreSQL; on SQLite writers take turns for the whole database).
+    The request was authenticated before its transaction began, so an account
+    deletion may have committed since, or be under way: it holds the row ``FOR
+    UPDATE``, so this waits for it, reads it deleted and answers 401, writing
+    nothing. A deletion that starts later waits for this transaction and then
+    erases what it wrote. Without this, a case, rating, booking, follow or
+    photo sent at the moment of deletion was kept, unmasked, after it."""
+    uid = session.info.get(_RESIDENT_WRITER)
+    if uid is None:
+        return
+    row = connection.execute(
+        select(User.deleted_at).where(User.id == uid).with_for_update(read=True, key_share=True)
+    ).first()
+    if row is None or row[0] is not None:
+        raise Unauthorized(*INVALID_TOKEN)
 
 
 async def optional_principal(

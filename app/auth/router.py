@@ -166,7 +166,9 @@ async def password_login(
 )
 async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> TokenPair:
     """返回一对新令牌。每个 refresh_token 只能用一次：用过的再次提交说明它已泄露，
-    该用户的全部令牌立即失效（`auth.refresh_reused`，401），需重新登录。
+    该用户的全部令牌立即失效（`auth.refresh_reused`，401），需重新登录；但在上次使用后 10 秒内
+    再次提交（同一客户端的并发刷新）只拒绝这一次（`auth.refresh_superseded`，401），不吊销任何令牌，
+    客户端改用刚拿到的新令牌即可。
     退出登录或修改密码之前签发的 refresh_token 一律失效（`auth.token_revoked`，401）；
     过期为 `auth.token_expired`；把 access_token 当作 refresh_token 提交为 `auth.invalid_token`；
     账号已停用为 `auth.account_disabled`（401）。"""

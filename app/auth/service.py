@@ -9,7 +9,7 @@ kills every token of that user at once. Functions here flush, never commit.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -181,6 +181,12 @@ async def login_password(session: AsyncSession, *, username: str, password: str)
     return user
 
 
+# A refresh token presented again this soon after its exchange is a client's
+# concurrent refresh, not a stolen copy (``refresh``). Short, so a copy used
+# later still revokes everything.
+REFRESH_REUSE_GRACE = timedelta(seconds=10)
+
+
 async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: str) -> User:
     """The user behind a refresh token still valid for the user's token version.
 
@@ -188,7 +194,8 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
     second exchange of the same token means it was copied — the holder of a
     stolen token and the user cannot be told apart, so every token of the user
     is revoked (as by logout) and both must log in again (OAuth 2.0 Security
-    BCP, refresh token reuse detection).
+    BCP, refresh token reuse detection) — unless the second exchange comes
+    within ``REFRESH_REUSE_GRACE`` of the first (401 ``auth.refresh_superseded``).
     """
     claims = decode_token(settings, refresh_token, expected="refresh")
     user = await session.get(User, claims.user_id)
@@ -213,6 +220,17 @@ async def refresh(session: AsyncSession, settings: Settings, *, refresh_token: s
                 )
             )
     except IntegrityError:
+        used_at = await session.scalar(
+            select(UsedRefreshToken.used_at).where(UsedRefreshToken.jti == claims.jti)
+        )
+        if used_at is not None and clock.now() - used_at <= REFRESH_REUSE_GRACE:
+            # The same token sent again within seconds: a client's concurrent
+            # refreshes (several requests finding the access token expired at
+            # once), not a copy. Refused, and nothing revoked: the exchange
+            # that won stays valid and the client goes on with its tokens.
+            raise Unauthorized(
+                "auth.refresh_superseded", "登录凭证刚刚已更新，请使用最新的登录凭证"
+            ) from None
         await logout(session, user=user)
         # Committed before the refusal: the revocation must outlive the error.
         await session.commit()

@@ -173,9 +173,13 @@ async def rotate_secret(
     """A new secret for a live webhook; the current one keeps signing for
     ``overlap_hours``. A rotation during an overlap replaces the older secret
     at once: only the last two are ever valid. The answer is the only time the
-    new secret is returned. The row is locked (PostgreSQL), so of two
-    rotations at once the second replaces the first's secret, never its own."""
-    client, _ = await clients.get_client(session, principal=principal, client_id=client_id)
+    new secret is returned. The client's row is locked first, as for a
+    revocation, so a secret is never issued for a key revoked at that moment;
+    then the webhook's (PostgreSQL), so of two rotations at once the second
+    replaces the first's secret, never its own."""
+    client, _ = await clients.get_client(
+        session, principal=principal, client_id=client_id, lock=True
+    )
     hook = await session.scalar(
         select(Webhook)
         .where(Webhook.id == webhook_id)

@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
+from app.auth.dependencies import release_resident_writer
 from app.auth.principal import Principal
 from app.convenience import bookings
 from app.convenience.models import Booking, ServiceSlot
@@ -143,6 +144,17 @@ async def erase(session: AsyncSession, *, principal: Principal, settings: Settin
     user = principal.user
     if principal.is_staff or user.kind != "resident":
         raise StaffCannotDelete()
+    # The account row is locked first and read again: a write of this resident
+    # under way (it holds the row KEY SHARE, ``auth.dependencies``) finishes
+    # before, and is erased below with the rest; one arriving now waits, and
+    # finds the account deleted. Of two deletions at once, the second finds it so.
+    release_resident_writer(session)
+    await session.execute(
+        select(User)
+        .where(User.id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if user.deleted_at is not None:
         raise AlreadyDeleted()
     now = clock.now()

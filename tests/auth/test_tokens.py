@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.service import REFRESH_REUSE_GRACE
 from app.core import clock
 from app.core.security import ISSUER
 from app.core.settings import Settings
@@ -165,7 +166,8 @@ async def test_a_refresh_token_is_used_once_and_reuse_revokes_everything(
     assert r.status_code == 200, r.text
     fresh = r.json()
 
-    # The old refresh token again: someone holds a copy. Both lose the session.
+    # The old refresh token again, later: someone holds a copy. Both lose the session.
+    clock.advance(REFRESH_REUSE_GRACE + timedelta(seconds=1))
     r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401
     assert error_code(r) == "auth.refresh_reused"
@@ -175,6 +177,24 @@ async def test_a_refresh_token_is_used_once_and_reuse_revokes_everything(
     # Logging in again works.
     again = await _login(client)
     assert (await client.get(ME, headers=bearer(again["access_token"]))).status_code == 200
+
+
+async def test_a_refresh_token_sent_twice_at_once_keeps_the_session(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Several requests find the access token expired at once and each
+    refreshes with the same token: one exchange wins, the others are refused
+    without revoking anything, and the winner's tokens keep working."""
+    tokens = await _login(client)
+    r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+    clock.advance(REFRESH_REUSE_GRACE - timedelta(seconds=1))
+    r = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401 and error_code(r) == "auth.refresh_superseded", r.text
+    assert (await client.get(ME, headers=bearer(fresh["access_token"]))).status_code == 200
+    r = await client.post(REFRESH, json={"refresh_token": fresh["refresh_token"]})
+    assert r.status_code == 200, r.text
 
 
 async def test_used_refresh_tokens_are_forgotten_once_expired(

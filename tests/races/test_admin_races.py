@@ -11,6 +11,9 @@ or an uncommitted duplicate they insert against — until every request has
 read what it checks and waits for it (or, without the fix, has answered);
 then it is released. Without that the interleaving would be left to luck.
 
+Also here: a resident's account deleted while one of their writes is under
+way (privacy: nothing they send at that moment may outlive the deletion).
+
 The last test runs on both databases: migration 0020 refuses to build its
 index over usernames that differ only in case, and names them.
 """
@@ -488,6 +491,63 @@ async def test_a_case_filed_during_a_kind_change_reads_the_new_kind(live: Live) 
     assert filed == 0
 
 
+# --- account deletion racing the resident's own writes ----------------------------------
+
+PHONE_TEXT = "楼下噪音扰民，请联系我 13912345678"
+
+
+async def _lock_account(live: Live) -> Callable[[AsyncSession], Awaitable[Any]]:
+    async def hold(s: AsyncSession) -> None:
+        await s.execute(select(User.id).where(User.id == live.resident.id).with_for_update())
+
+    return hold
+
+
+def _submit(live: Live) -> Call:
+    return lambda: live.client.post(
+        f"{API}/reports",
+        headers=live.h(live.resident),
+        json={"kind": "issue", "category": "environment", "description": PHONE_TEXT},
+    )
+
+
+def _delete_me(live: Live) -> Call:
+    return lambda: live.client.delete(f"{API}/me", headers=live.h(live.resident))
+
+
+async def _their_texts(live: Live) -> list[str]:
+    async with live.app.state.db.session(write=False) as s:
+        return list(
+            await s.scalars(
+                select(Report.description).where(Report.reporter_id == live.resident.id)
+            )
+        )
+
+
+async def test_a_case_sent_before_the_deletion_is_erased_with_the_rest(live: Live) -> None:
+    """The case's transaction holds the account (KEY SHARE) when the deletion
+    comes: the deletion waits for it, then masks the number it carried."""
+    results = await _at_once(live, await _lock_account(live), [_submit(live), _delete_me(live)])
+    assert [r.status_code for r in results] == [201, 204], [r.text for r in results]
+    texts = await _their_texts(live)
+    assert len(texts) == 1 and "13912345678" not in texts[0], texts
+
+
+async def test_a_case_sent_during_the_deletion_is_refused(live: Live) -> None:
+    """The deletion holds the account (FOR UPDATE) when the case comes: the case
+    waits, finds the account deleted, and is refused, writing nothing. Of two
+    deletions at once, the second finds the account deleted."""
+    results = await _at_once(
+        live, await _lock_account(live), [_delete_me(live), _submit(live), _delete_me(live)]
+    )
+    assert _codes(results) == [
+        (204, None),
+        (401, "auth.invalid_token"),
+        (409, "me.already_deleted"),
+    ], [r.text for r in results]
+    assert await _their_texts(live) == []
+
+
 # --- 6: a webhook for a client being revoked ---------------------------------------------
 
 
@@ -526,6 +586,43 @@ async def test_webhook_created_while_its_client_is_revoked_is_refused(live: Live
             .where(Webhook.client_id == cid, Webhook.deleted_at.is_(None))
         )
     assert live_hooks == 0
+
+
+async def test_no_secret_is_issued_for_a_key_being_revoked(live: Live) -> None:
+    """A rotation queued behind the revocation finds the key revoked: no new
+    secret for a client that can no longer call."""
+    async with live.app.state.db.session(write=True) as s:
+        api_client, _ = await make_api_client(s, live.tree.street)
+        await s.commit()
+    cid = api_client.id
+    r = await live.client.post(
+        f"{API}/admin/api-clients/{cid}/webhooks",
+        headers=live.h(live.superadmin),
+        json={"url": "http://127.0.0.1:18749/hook", "events": ["report.created"]},
+    )
+    assert r.status_code == 201, r.text
+    hook = r.json()["id"]
+
+    async def hold(s: AsyncSession) -> None:
+        await s.execute(select(ApiClient.id).where(ApiClient.id == cid).with_for_update())
+
+    revoked, rotated = await _at_once(
+        live,
+        hold,
+        [
+            lambda: live.client.delete(
+                f"{API}/admin/api-clients/{cid}", headers=live.h(live.superadmin)
+            ),
+            lambda: live.client.post(
+                f"{API}/admin/api-clients/{cid}/webhooks/{hook}/rotate-secret",
+                headers=live.h(live.superadmin),
+                json={"overlap_hours": 0},
+            ),
+        ],
+    )
+    assert revoked.status_code == 204, revoked.text
+    assert rotated.status_code == 422, rotated.text
+    assert rotated.json()["error"]["code"] == "api_client.revoked"
 
 
 # --- migration 0020 -------------------------------------------------------------------------
