@@ -24,16 +24,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from alembic import command
 from fastapi import FastAPI
 from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -45,10 +42,13 @@ from app.main import create_app
 from app.org.models import Department
 from app.reports.models import Category, Report
 from app.users.models import USERNAME_LOWER_INDEX, Membership, User
+from tests.core.scratch_db import scratch_database_url
 from tests.factories import Tree, make_staff, make_tree, make_user
 from tests.integrations.helpers import make_api_client
 from tests.reports.live import bearer, wipe
 from tests.users.helpers import make_superadmin
+
+__all__ = ["scratch_database_url"]  # a fixture, for migration 0020
 
 API = "/api/v1"
 # Categories these tests create (and remove): the seeded ones are left alone.
@@ -628,33 +628,10 @@ async def test_no_secret_is_issued_for_a_key_being_revoked(live: Live) -> None:
 # --- migration 0020 -------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def empty_database(settings: Settings, tmp_path: Path) -> AsyncIterator[str]:
-    """A new, empty database of the kind under test."""
-    if settings.is_sqlite:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-        return
-    base = make_url(settings.database_url)
-    name = f"ejiaren_test_mig_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(
-        user=base.username or "postgres",
-        password=base.password,
-        host=base.host or "127.0.0.1",
-        port=base.port or 5432,
-        database="postgres",
-    )
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def test_migration_0020_refuses_usernames_differing_only_in_case(
-    empty_database: str,
+    scratch_database_url: str,
 ) -> None:
-    url = empty_database
+    url = scratch_database_url
     await asyncio.to_thread(upgrade, url, "0019")
     engine = create_async_engine(url)
     users = User.__table__
