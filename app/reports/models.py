@@ -66,8 +66,9 @@ class Category(Base):
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     # Set on every change made through the ORM: Open311's discovery changeset.
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    # Nullable, so code from before it (a rolling upgrade) still creates categories.
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow
     )
 
     @property
