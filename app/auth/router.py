@@ -85,7 +85,12 @@ async def _password_login_body(
     address = limit_key(client_ip(request, settings.trusted_proxies))
     await _hit(request, settings, f"login:ip:{address}", LOGIN_LIMIT_CODE, LOGIN_LIMIT_MESSAGE)
     await _hit(
-        request, settings, f"login:user:{body.username}", LOGIN_LIMIT_CODE, LOGIN_LIMIT_MESSAGE
+        # Every spelling of one account counts as that account.
+        request,
+        settings,
+        f"login:user:{body.username.lower()}",
+        LOGIN_LIMIT_CODE,
+        LOGIN_LIMIT_MESSAGE,
     )
     return body
 

@@ -30,9 +30,7 @@ class PasswordLoginIn(BaseModel):
     @field_validator("username")
     @classmethod
     def _strip_username(cls, value: str) -> str:
-        # Accounts are unique whatever the case (``users.service``), so the
-        # case typed does not matter, to the login or to its rate limit.
-        value = value.strip().lower()
+        value = value.strip()
         if not value:
             raise ValueError("账号不能为空")
         return value

@@ -164,9 +164,13 @@ async def login_wechat(session: AsyncSession, *, identity: WeChatIdentity) -> Us
 async def login_password(session: AsyncSession, *, username: str, password: str) -> User:
     """Staff login. An unknown username and a wrong password get the same answer
     and cost the same time (the hash is checked against a dummy)."""
-    # ``username`` comes lower-cased (``PasswordLoginIn``); the index on
-    # ``lower(username)`` finds the account however its name was written.
-    result = await session.execute(select(User).where(func.lower(User.username) == username))
+    # Accounts are unique whatever the case (``users.service``), so the case
+    # typed does not matter. Both sides go through the database's ``lower``
+    # (SQLite's folds ASCII only): a name Python would fold differently, as
+    # one made by ``ejiaren create-admin`` may be, still finds its account.
+    result = await session.execute(
+        select(User).where(func.lower(User.username) == func.lower(username))
+    )
     user = result.scalar_one_or_none()
     usable = user is not None and user.deleted_at is None
     password_hash = user.password_hash if usable and user is not None else None

@@ -25,6 +25,7 @@ from app.core.errors import (
     SURROGATE_MESSAGE,
     AppError,
     RateLimited,
+    Unavailable,
     concurrent_update,
     database_unavailable,
     lone_surrogate,
@@ -283,8 +284,8 @@ async def _client(
         return None
     try:
         principal = await integrations.authenticate(request, session, _settings(request), key)
-    except RateLimited:
-        raise
+    except (RateLimited, Unavailable):
+        raise  # a busy limit or database is not the key's fault (``_spec_error``)
     except AppError as exc:
         raise Open311Error(403, "api_key 无效或已吊销") from exc
     if not principal.has_scope(scope):

@@ -200,9 +200,10 @@ async def _mask_written_numbers(session: AsyncSession, uid: int) -> None:
     not through the case's version: a handler acting on the case meanwhile is
     not refused for it."""
     cases = await session.execute(
-        select(Report.id, Report.description, Report.rating_comment).where(
-            Report.reporter_id == uid
-        )
+        # In id order, the order every other locker of several cases takes them.
+        select(Report.id, Report.description, Report.rating_comment)
+        .where(Report.reporter_id == uid)
+        .order_by(Report.id)
     )
     for rid, text, comment in cases.all():
         if (_masked(text), _masked(comment)) != (text, comment):
@@ -213,9 +214,9 @@ async def _mask_written_numbers(session: AsyncSession, uid: int) -> None:
                 .execution_options(synchronize_session=False)
             )
     notes = await session.execute(
-        select(ReportEvent.id, ReportEvent.note).where(
-            ReportEvent.actor_id == uid, ReportEvent.note.is_not(None)
-        )
+        select(ReportEvent.id, ReportEvent.note)
+        .where(ReportEvent.actor_id == uid, ReportEvent.note.is_not(None))
+        .order_by(ReportEvent.id)
     )
     for event_id, note in notes.all():
         if _masked(note) != note:

@@ -228,7 +228,9 @@ async def list_staff(
 async def _username_taken(session: AsyncSession, username: str) -> bool:
     # Case-insensitive, so "WangWu" and "wangwu" can never be two accounts.
     found = await session.scalar(
-        select(func.count()).select_from(User).where(func.lower(User.username) == username.lower())
+        select(func.count())
+        .select_from(User)
+        .where(func.lower(User.username) == func.lower(username))
     )
     return bool(found)
 

@@ -59,6 +59,18 @@ async def test_the_username_is_not_case_sensitive(
         assert r.json()["user"]["id"] == staff.id
 
 
+async def test_a_name_outside_ascii_still_logs_in(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Names made through the API are ASCII, but ``ejiaren create-admin`` takes
+    any: the comparison folds case in the database on both sides, so such a
+    name is found as it was written."""
+    admin = await make_user(session, kind="staff", username="Änne", password=PASSWORD)
+    r = await password_login(client, "Änne", PASSWORD)
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["id"] == admin.id
+
+
 async def test_wrong_password_and_unknown_user_look_the_same(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -44,6 +44,13 @@ async def _assert_unavailable(client: httpx.AsyncClient) -> None:
     r = await client.get("/open311/v2/services.json")
     assert r.status_code == 503, r.text
     assert r.json() == [{"code": 503, "description": "服务繁忙，请稍后再试"}]
+    # With a key too: the key cannot be checked, which is not "invalid key" (403).
+    r = await client.get("/open311/v2/requests.json", params={"api_key": "k" * 40})
+    assert r.status_code == 503, r.text
+    r = await client.post(
+        "/open311/v2/requests.json", data={"api_key": "k" * 40, "service_code": "environment"}
+    )
+    assert r.status_code == 503, r.text
     r = await client.get("/open311/v2/services.xml")
     assert r.status_code == 503 and "<code>503</code>" in r.text, r.text
     r = await client.get("/readyz")
