@@ -7,6 +7,7 @@ spec's fields.
   sent its bytes as they are; anything else (including an encoded surrogate)
   is refused rather than stored as mojibake. Starlette's parser reads raw
   bytes as Latin-1 and turns invalid sequences into U+FFFD: this one does not.
+  The text parts of a multipart body are held to UTF-8 too.
 - A spec field sent as a file part is refused: it is text, never a file.
 - ``attribute[code]=v`` is a string; ``attribute[code][]=v`` repeated is a list
   (the spec's multivaluelist).
@@ -14,11 +15,13 @@ spec's fields.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.open311.render import Open311Error
 
@@ -61,7 +64,7 @@ async def read_form(request: Request) -> FormData:
     if kind == URLENCODED:
         form = parse_urlencoded(await request.body())
     elif kind == MULTIPART:
-        form = await request.form()
+        form = await _multipart(request)
     else:
         raise Open311Error(400, TYPE_MESSAGE)
     for name, value in form.multi_items():
@@ -82,12 +85,39 @@ def parse_urlencoded(body: bytes) -> FormData:
 
 
 def _utf8(raw: bytes, name: str | None) -> str:
-    data = unquote_to_bytes(raw.replace(b"+", b" "))
+    return _decoded(unquote_to_bytes(raw.replace(b"+", b" ")), name)
+
+
+def _decoded(data: bytes, name: str | None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         where = "参数名" if name is None else name
         raise Open311Error(400, f"{where} 不是有效的 UTF-8 文本：表单须以 UTF-8 编码") from exc
+
+
+class _Utf8MultiPart(MultiPartParser):
+    """Starlette's multipart parser, except that a text part that is not UTF-8
+    (a GBK form, say) is refused: Starlette would read it as Latin-1."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            _decoded(bytes(part.data), part.field_name)
+        super().on_part_end()
+
+
+async def _multipart(request: Request) -> FormData:
+    try:
+        async with aclosing(request.stream()) as stream:
+            form = await _Utf8MultiPart(request.headers, stream).parse()
+    except MultiPartException as exc:
+        raise Open311Error(400, f"表单有误：{exc.message}") from exc
+    # No part is read as a file (the spec's fields are text, ``read_form``).
+    for _, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            await value.close()
+    return form
 
 
 def text(form: FormData, name: str) -> str | None:

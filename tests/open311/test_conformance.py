@@ -146,6 +146,44 @@ async def test_text_that_is_not_utf8_is_refused_and_nothing_stored(
     assert await session.scalar(select(func.count()).select_from(Open311Request)) == 0
 
 
+async def test_multipart_text_is_held_to_utf8_too(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """A multipart form from a system that writes GBK: its text parts are not
+    UTF-8, and are refused rather than read as Latin-1 and stored garbled;
+    the same form in UTF-8 is filed."""
+    key = await _key(session, world)
+    text = "井盖缺失有安全隐患"
+
+    def multipart(description: bytes) -> bytes:
+        parts = [
+            (b"api_key", key.encode()),
+            (b"service_code", b"safety"),
+            (b"lat", str(IN_GRID[1]).encode()),
+            (b"long", str(IN_GRID[0]).encode()),
+            (b"description", description),
+        ]
+        body = b"".join(
+            b"--b0undary\r\nContent-Disposition: form-data; name=\"" + name + b"\"\r\n\r\n"
+            + value + b"\r\n"
+            for name, value in parts
+        )  # fmt: skip
+        return body + b"--b0undary--\r\n"
+
+    headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+    r = await client.post(
+        f"{BASE}/requests.json", content=multipart(text.encode("gbk")), headers=headers
+    )
+    assert "description" in _message(r) and "UTF-8" in _message(r)
+    assert await _count(session) == 0
+    r = await client.post(
+        f"{BASE}/requests.json", content=multipart(text.encode()), headers=headers
+    )
+    assert r.status_code == 201, r.text
+    report = await session.get(Report, int(r.json()[0]["service_request_id"]))
+    assert report is not None and report.description == text
+
+
 # ------------------------------------------------------------------ 3. multivaluelist
 
 
