@@ -125,6 +125,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
+        if settings.env == "prod" and not settings.public_url:
+            log.warning(
+                "EJIAREN_PUBLIC_URL is not set: Open311 builds absolute URLs from each"
+                " request's Host header; set it to the service's public origin"
+            )
         if settings.run_background:
             from app.worker import run_forever
 

@@ -150,3 +150,25 @@ async def test_prod_settings_without_a_token_keep_metrics_closed(
     app.state.settings = settings.model_copy(update={"env": "prod", "metrics_token": None})
     _refused(await client.get("/metrics"))
     _refused(await client.get("/metrics", headers={"Authorization": "Bearer "}))
+
+
+@pytest.mark.parametrize("public_url", ["", "https://ejia.example.cn"])
+async def test_prod_without_a_public_url_says_so_at_start(
+    settings: Settings, caplog: pytest.LogCaptureFixture, public_url: str
+) -> None:
+    """Open311's absolute URLs come from the Host header until it is set."""
+    from app.main import create_app
+
+    prod = _prod(
+        metrics_token=SecretStr(TOKEN),
+        database_url=settings.database_url,
+        run_background=False,
+        redis_url=None,
+        public_url=public_url,
+    )
+    app = create_app(prod)
+    with caplog.at_level("WARNING", logger="ejiaren"):
+        async with app.router.lifespan_context(app):
+            pass
+    warned = any("EJIAREN_PUBLIC_URL" in r.getMessage() for r in caplog.records)
+    assert warned is (public_url == "")
