@@ -5,7 +5,7 @@ is (``actions``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, delete, literal, or_, select, update
+from sqlalchemy import BigInteger, delete, literal, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -37,6 +37,22 @@ async def reject(
         # once are decided one after the other; locking the earlier duplicates
         # only when updating them deadlocked against an admin who had locked
         # one of them as an original.
+        # Before them, the residents the merge carries over, KEY SHARE as the
+        # foreign keys of their new follows will hold them: an account deletion
+        # locks the account and then its cases, and taking the cases first
+        # deadlocked with it.
+        carried = union(
+            select(Report.reporter_id).where(
+                or_(Report.id == report_id, Report.duplicate_of_id == report_id)
+            ),
+            select(ReportFollow.user_id).where(ReportFollow.report_id == report_id),
+        )
+        await session.execute(
+            select(User.id)
+            .where(User.id.in_(carried))
+            .order_by(User.id)
+            .with_for_update(read=True, key_share=True)
+        )
         await session.execute(
             select(Report.id)
             .where(

@@ -40,7 +40,7 @@ from app.core.settings import Settings
 from app.integrations.models import ApiClient, Webhook, WebhookDelivery
 from app.main import create_app
 from app.org.models import Department
-from app.reports.models import Category, Report
+from app.reports.models import Category, Report, ReportFollow
 from app.users.models import USERNAME_LOWER_INDEX, Membership, User
 from tests.core.scratch_db import scratch_database_url
 from tests.factories import Tree, make_staff, make_tree, make_user
@@ -546,6 +546,55 @@ async def test_a_case_sent_during_the_deletion_is_refused(live: Live) -> None:
         (409, "me.already_deleted"),
     ], [r.text for r in results]
     assert await _their_texts(live) == []
+
+
+async def test_a_merge_and_the_reporters_account_deletion_at_once(live: Live) -> None:
+    """A resident deletes their account while an admin marks their case a
+    duplicate: the deletion locks the account and then their cases, the merge
+    (which gives the resident a follow of the original) locks the resident
+    before the cases, so neither waits for the other in a circle (it was a
+    deadlock, one side refused). Both go through; the case is masked."""
+    async with live.app.state.db.session(write=True) as s:
+        neighbour = await make_user(s)
+        await s.commit()
+
+    async def file(who: User, text: str) -> int:
+        r = await live.client.post(
+            f"{API}/reports",
+            headers=live.h(who),
+            json={"kind": "issue", "category": "environment", "description": text},
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    original = await file(neighbour, "楼下垃圾堆积很久了")
+    followed = await file(neighbour, "路灯坏了好几天了")
+    mine = await file(live.resident, PHONE_TEXT)
+    r = await live.client.post(f"{API}/reports/{followed}/follow", headers=live.h(live.resident))
+    assert r.status_code == 200, r.text
+
+    async def hold(s: AsyncSession) -> None:
+        # Keeps the deletion at its follows, after it has locked the account.
+        await s.execute(
+            select(ReportFollow.report_id)
+            .where(ReportFollow.user_id == live.resident.id)
+            .with_for_update()
+        )
+
+    deleted, merged = await _at_once(
+        live,
+        hold,
+        [
+            _delete_me(live),
+            lambda: live.client.post(
+                f"{API}/reports/{mine}/reject",
+                headers=live.h(live.superadmin),
+                json={"reason": "重复提交", "duplicate_of": original},
+            ),
+        ],
+    )
+    assert (deleted.status_code, merged.status_code) == (204, 200), [deleted.text, merged.text]
+    assert all("13912345678" not in t for t in await _their_texts(live))
 
 
 # --- 6: a webhook for a client being revoked ---------------------------------------------
