@@ -129,15 +129,21 @@ class DatabaseUnavailable(Unavailable):
 UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "3D000")
 
 
+def sqlstate(exc: Exception) -> str:
+    """The SQLSTATE of the driver error behind ``exc`` (PostgreSQL), else ""."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else ""
+
+
 def concurrent_update(exc: Exception) -> bool:
     """A deadlock victim (40P01) or a serialization failure (40001)."""
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return state in ("40P01", "40001")
+    return sqlstate(exc) in ("40P01", "40001")
 
 
 def unavailable_sqlstate(exc: Exception) -> bool:
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    return isinstance(state, str) and state.startswith(UNAVAILABLE_SQLSTATES)
+    state = sqlstate(exc)
+    return bool(state) and state.startswith(UNAVAILABLE_SQLSTATES)
 
 
 class ErrorBody(BaseModel):
@@ -500,8 +506,8 @@ def unique_violation(exc: IntegrityError, *names: str) -> bool:
     ``names`` refusing a duplicate (not a foreign key, a NOT NULL, or another
     unique constraint of the same table)."""
     orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state is not None:  # PostgreSQL
+    state = sqlstate(exc)
+    if state:  # PostgreSQL
         if state != _PG_UNIQUE_VIOLATION:
             return False
         # asyncpg's own error is the adapted one's cause; psycopg has ``diag``.
@@ -539,8 +545,7 @@ def too_large_for_db(exc: Exception) -> bool:
 
 def not_in_repertoire(exc: Exception) -> bool:
     """PostgreSQL refused text it cannot store (a NUL): SQLSTATE 22021."""
-    orig = getattr(exc, "orig", None)
-    return isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) == "22021"
+    return isinstance(exc, DBAPIError) and sqlstate(exc) == "22021"
 
 
 SURROGATE_MESSAGE = "文本中含有无效的字符（不成对的 UTF-16 代理项）"
